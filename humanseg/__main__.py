@@ -1,0 +1,3 @@
+from humanseg.cli import main
+
+raise SystemExit(main())

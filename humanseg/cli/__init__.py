@@ -1,0 +1,49 @@
+"""`python -m humanseg COMMAND ...`: one module per subcommand under humanseg/cli/.
+
+Each command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
+Modules are imported only when their command runs, so `--help` stays fast and light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, str] = {
+    "evaluate": "humanseg.cli.evaluate",
+    "segment": "humanseg.cli.segment",
+    "models": "humanseg.cli.models",
+    "train": "humanseg.cli.train",
+    "export": "humanseg.cli.export",
+    "site-benchmark": "humanseg.cli.site_benchmark",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m humanseg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        if command is not None and name != command:
+            sub.add_parser(name, help="(see `python -m humanseg %s --help`)" % name)
+            continue
+        module = importlib.import_module(module_name)
+        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if a in COMMANDS), None)
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command])
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        # User mistakes: one clear line, no traceback.
+        print(f"error: {err}", file=sys.stderr)
+        return 2

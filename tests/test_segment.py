@@ -1,0 +1,276 @@
+"""humanseg.segment and `python -m humanseg segment`: end to end on a tiny synthetic clip with stub segmenters."""
+
+from __future__ import annotations
+
+import inspect
+import time
+import zipfile
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import humanseg.segmenters as segmenters_pkg
+from humanseg.cli import main
+from humanseg.segment import mask_video, resolve_segmenters, segment_frames, segment_video
+from humanseg.segmenters import Segmenter
+from humanseg.video import H264Writer, VideoError, open_frames, probe_video
+
+W, H, N = 96, 64, 40
+
+
+def block_x(i: int) -> int:
+    return (2 * i) % (W - 20)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """40 frames of 96x64: a flat scene with a bright red block sliding right."""
+    path = tmp_path / "clip.mp4"
+    with H264Writer(path, 25.0) as writer:
+        for i in range(N):
+            f = np.full((H, W, 3), (40, 80, 120), np.uint8)
+            f[10:30, block_x(i) : block_x(i) + 20] = (250, 30, 30)
+            writer.write(f)
+    return path
+
+
+class RedStub(Segmenter):
+    """Foreground = strongly red pixels (finds the block exactly)."""
+
+    name = "red"
+    stateful = True
+
+    def __init__(self) -> None:
+        self.resets = 0
+        self.closed = False
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _segment(self, frame: np.ndarray) -> np.ndarray:
+        return (frame[..., 0].astype(int) - frame[..., 2] > 120).astype(np.float32)
+
+
+class SlowHalf(Segmenter):
+    """Left half foreground after a 3 ms wait (a known per-frame cost)."""
+
+    name = "half"
+
+    def _segment(self, frame: np.ndarray) -> np.ndarray:
+        time.sleep(0.003)
+        prob = np.zeros(frame.shape[:2], np.float32)
+        prob[:, : frame.shape[1] // 2] = 1.0
+        return prob
+
+
+class PlateStub(Segmenter):
+    """Takes a plate: foreground where the frame differs from it."""
+
+    name = "stub-plate"
+
+    def __init__(self, plate: np.ndarray | None = None) -> None:
+        self.plate = plate
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def _segment(self, frame: np.ndarray) -> np.ndarray:
+        diff = np.abs(frame.astype(int) - self.plate.astype(int)).max(axis=2)
+        return (diff > 60).astype(np.float32)
+
+
+@pytest.fixture
+def fake_registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Segmenter]]:
+    """Register the stubs under names, as if they were backends; records every instance built."""
+    built: dict[str, list[Segmenter]] = {"stub-red": [], "stub-plate": []}
+    classes = {"stub-red": RedStub, "stub-plate": PlateStub}
+
+    def recording(name: str):
+        cls = classes[name]
+
+        class Recorded(cls):  # type: ignore[misc, valid-type]
+            def __init__(self, **kw) -> None:
+                super().__init__(**kw)
+                built[name].append(self)
+
+        # accepted_options() reads the constructor signature: show the stub's real one.
+        Recorded.__init__.__signature__ = inspect.signature(cls.__init__)  # type: ignore[attr-defined]
+        return Recorded
+
+    real_get_class = segmenters_pkg.get_class
+    for name in classes:
+        monkeypatch.setitem(segmenters_pkg.REGISTRY, name, f"tests:{name}")
+    recorded = {name: recording(name) for name in classes}
+    monkeypatch.setattr(segmenters_pkg, "get_class", lambda name: recorded.get(name) or real_get_class(name))
+    return built
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    return list(open_frames(path))
+
+
+def test_segment_video_end_to_end(clip: Path, tmp_path: Path) -> None:
+    red, half = RedStub(), SlowHalf()
+    calls: list[tuple[int, int | None]] = []
+    out = tmp_path / "out"
+    result = segment_video(clip, [red, half], out, save_pngs=True, progress=lambda d, t: calls.append((d, t)))
+
+    assert result.frames == N and result.size == (W, H) and result.fps == pytest.approx(25.0)
+    assert calls == [(i, N) for i in range(1, N + 1)]
+    assert red.resets == 1 and not red.closed  # a caller's instance is reset, not closed
+    assert set(result.methods) == {"red", "half"}
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["red_mask.mp4", "red_overlay.mp4", "red_masks", "red_masks.zip"]
+        + ["half_mask.mp4", "half_overlay.mp4", "half_masks", "half_masks.zip", "side_by_side.mp4"]
+    )
+    inputs = decode(clip)
+    truth = [RedStub()._segment(f) > 0.5 for f in inputs]
+
+    # Mask video: white block on black, where the block is, in every frame.
+    masks = decode(result.methods["red"].mask_video)
+    assert len(masks) == N and masks[0].shape == (H, W, 3)
+    agree = np.mean([((m[..., 0] > 127) == t).mean() for m, t in zip(masks, truth, strict=True)])
+    assert agree > 0.99
+    # Overlay video: the block is tinted red-ish, the background unchanged.
+    over = decode(result.methods["red"].overlay_video)[20]
+    assert np.abs(over[50:60].astype(int) - inputs[20][50:60].astype(int)).mean() < 3
+
+    # PNG masks: one per frame, binary, exactly the segmenter's output.
+    with zipfile.ZipFile(result.methods["red"].masks_zip) as zf:
+        members = sorted(zf.namelist())
+        assert members == [f"{i:06d}.png" for i in range(N)]
+        for i in (0, 13, 39):
+            png = np.asarray(Image.open(BytesIO(zf.read(members[i]))).convert("L"))
+            assert set(np.unique(png)) <= {0, 255}
+            assert ((png == 255) == truth[i]).all()
+
+    # Side by side: input | red | half, each with a caption bar, as H.264 yuv420p.
+    info = probe_video(result.side_by_side)
+    assert (info["codec"], info["pix_fmt"]) == ("h264", "yuv420p")
+    assert info["width"] == 3 * W and info["frames"] == N and info["height"] > H
+    sbs = decode(result.side_by_side)[5]
+    bar = info["height"] - H
+    assert all((sbs[:bar, i * W : (i + 1) * W] > 200).any() for i in range(3))  # three captions drawn
+    assert np.abs(sbs[bar:, :W].astype(int) - inputs[5].astype(int)).mean() < 4  # first tile is the input
+
+    # Timing: the 3 ms stub is measured as >= 3 ms/frame and slower than the red stub.
+    assert result.methods["half"].ms_per_frame >= 3.0
+    assert result.methods["red"].ms_per_frame < result.methods["half"].ms_per_frame
+    assert result.methods["red"].frames == N and result.frames_per_second > 0
+
+
+def test_step_and_max_frames(clip: Path, tmp_path: Path) -> None:
+    result = segment_video(clip, RedStub(), tmp_path / "o", max_frames=7, step=2, save_pngs=True, side_by_side=False)
+    assert result.frames == 7 and result.fps == pytest.approx(12.5) and result.side_by_side is None
+    assert len(decode(result.methods["red"].mask_video)) == 7
+    with zipfile.ZipFile(result.methods["red"].masks_zip) as zf:
+        assert sorted(zf.namelist()) == [f"{i:06d}.png" for i in range(0, 14, 2)]  # source frame numbers
+    assert not (tmp_path / "o" / "side_by_side.mp4").exists()
+
+
+def test_segment_frames_names_duplicates_and_resets() -> None:
+    a, b = RedStub(), RedStub()
+    frames = [np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), (255, 0, 0), np.uint8)]
+    items = list(segment_frames(frames, [a, b]))
+    assert [sorted(it.probs) for it in items] == [["red", "red_2"]] * 2
+    assert a.resets == b.resets == 1
+    assert items[1].probs["red_2"].dtype == np.float32 and (items[1].probs["red_2"] == 1).all()
+    assert all(ms >= 0 for it in items for ms in it.ms.values())
+
+
+def test_segmenter_returning_wrong_shape(clip: Path, tmp_path: Path) -> None:
+    class Bad:
+        name = "bad"
+
+        def segment(self, frame: np.ndarray) -> np.ndarray:
+            return np.zeros((4, 4), np.float32)
+
+    with pytest.raises(
+        ValueError, match=r"segmenter 'bad' returned a mask of shape \(4, 4\) for a frame of shape \(64, 96\)"
+    ):
+        segment_video(clip, [Bad()], tmp_path / "bad")
+
+
+def test_plate_size_mismatch(clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match=r"plate \(array\) is 10x10 but .*clip\.mp4 is 96x64"):
+        segment_video(clip, [RedStub()], tmp_path / "p", plate=np.zeros((10, 10, 3), np.uint8))
+
+
+def test_missing_video(tmp_path: Path) -> None:
+    with pytest.raises(VideoError, match=r"missing\.mp4: file or folder not found"):
+        segment_video(tmp_path / "missing.mp4", [RedStub()], tmp_path / "o")
+
+
+def test_resolve_by_name_routes_plate_and_closes(
+    clip: Path, tmp_path: Path, fake_registry: dict[str, list[Segmenter]]
+) -> None:
+    plate = np.full((H, W, 3), (40, 80, 120), np.uint8)
+    segs = resolve_segmenters(["stub-red", "stub-plate"], plate=plate)
+    assert [s.name for s in segs] == ["red", "stub-plate"]
+    assert fake_registry["stub-plate"][0].plate is plate  # only the backend that takes a plate gets it
+
+    with pytest.raises(ValueError, match=r"plate was given but none of \['stub-red'\] uses one"):
+        resolve_segmenters(["stub-red"], plate=plate)
+    with pytest.raises(ValueError, match=r"unknown segmenter 'nope'; valid names: .*stub-red"):
+        resolve_segmenters(["stub-red", "nope"])
+    assert fake_registry["stub-red"][-1].closed  # built before the error, then closed
+
+    Image.fromarray(plate).save(tmp_path / "plate.png")
+    result = segment_video(clip, ["stub-plate"], tmp_path / "o", plate=tmp_path / "plate.png", max_frames=5)
+    assert fake_registry["stub-plate"][-1].closed  # built here, so closed here
+    masks = decode(result.methods["stub-plate"].mask_video)
+    x = block_x(3)
+    assert masks[3][20, x + 10, 0] > 200 and masks[3][50, 50, 0] < 50
+
+
+def test_mask_video_helper(clip: Path, tmp_path: Path) -> None:
+    out = mask_video(clip, RedStub(), tmp_path / "m.mp4", overlay_path=tmp_path / "o.mp4", max_frames=9)
+    assert out.frames == 9 and out.name == "red" and out.masks_zip is None
+    masks = decode(out.mask_video)
+    assert len(masks) == 9 and len(decode(out.overlay_video)) == 9
+    assert masks[8][20, block_x(8) + 10, 0] > 200
+
+
+def test_cli_segment(clip: Path, tmp_path: Path, fake_registry, capsys: pytest.CaptureFixture[str]) -> None:
+    plate = tmp_path / "plate.png"
+    Image.fromarray(np.full((H, W, 3), (40, 80, 120), np.uint8)).save(plate)
+    out = tmp_path / "cli"
+    code = main(
+        ["segment", str(clip), "--segmenter", "stub-red", "stub-plate", "--plate", str(plate)]
+        + ["--max-frames", "6", "--pngs", "--out", str(out)]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "6 frames of 96x64" in printed and "frames/s" in printed
+    assert "red" in printed and "stub-plate" in printed and "ms/frame" in printed
+    for name in ("red_mask.mp4", "stub-plate_overlay.mp4", "stub-plate_masks.zip", "side_by_side.mp4"):
+        assert (out / name).is_file()
+    assert probe_video(out / "side_by_side.mp4")["frames"] == 6
+
+
+def test_cli_reports_bad_input(tmp_path: Path, fake_registry, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.mp4").write_text("not a video")
+    code = main(["segment", str(tmp_path / "notes.mp4"), "--segmenter", "stub-red", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "notes.mp4: not a readable video" in capsys.readouterr().err
+
+
+def test_real_mog2_by_name(clip: Path, tmp_path: Path) -> None:
+    try:
+        segmenters_pkg.get_class("mog2")
+    except ImportError as err:
+        pytest.skip(f"mog2 backend not importable: {err}")
+    result = segment_video(clip, ["mog2"], tmp_path / "mog2", side_by_side=False)
+    masks = decode(result.methods["mog2"].mask_video)
+    assert len(masks) == N
+    # After a few frames of history, the moving block is foreground and the static scene is not.
+    x = block_x(30)
+    assert masks[30][20, x + 10, 0] > 127 and masks[30][50, 5, 0] < 127

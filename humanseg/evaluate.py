@@ -1,0 +1,308 @@
+"""Run a segmenter over a labelled sequence (CDnet/SBI or DAVIS layout) and score it with the CDnet protocol.
+
+Protocol (the counting rules live in :mod:`humanseg.metrics`):
+
+- the segmenter is reset, then sees EVERY input frame of the sequence in frame-number order, scored or not,
+  because background subtractors learn from the frames before the scored ones;
+- a pixel is "person" when the segmenter's probability is > ``threshold`` (as ``humanseg.video.mask_to_u8``);
+- only scored frames (``Sequence.scored_items``: labelled and inside ``temporalROI.txt``) are counted, and in
+  them only pixels labelled 0/50/255 inside ``ROI.bmp``; TP/FP/FN/TN are summed over those frames and the
+  metrics are computed once from the sums;
+- ``boundary_f`` is the mean over scored frames of the DAVIS boundary F (unscored pixels are void);
+- ``flicker`` is :class:`humanseg.metrics.FlickerMeter` over the binary masks of every frame from the first to
+  the last scored frame number (warm-up frames before it are left out: subtractors are still learning there);
+- ``ms_per_frame`` times the ``segment`` calls only (not file decoding, scoring or model loading), averaged over
+  every frame run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from humanseg import metrics
+from humanseg.segmenters import Segmenter, accepted_options, create_segmenter
+from humanseg.video import Sequence as LabelledSequence
+from humanseg.video import load_sequence, read_image
+
+Progress = bool | Callable[[int, int], None] | None
+
+# The keys every result row has, in the order JSON output and tables use.
+RESULT_KEYS = (
+    "sequence", "segmenter", "frames", "tp", "fp", "fn", "tn",
+    "precision", "recall", "specificity", "fpr", "fnr", "pwc", "f_measure", "iou",
+    "boundary_f", "flicker", "ms_per_frame",
+)  # fmt: skip
+
+
+def resolve_skip_first(seq: LabelledSequence, skip_first: bool | None) -> bool:
+    """Whether to drop the first scored frame of ``seq``.
+
+    ``True``/``False`` are used as given. ``None`` (automatic) is True only for a CDnet-layout folder whose first
+    scored frame is numbered 0: CDnet numbers its frames from 1, so a frame 0 there comes from the SBI sequences
+    (masks by Wang et al.), whose frame-0 mask is unreliable (see the data README). DAVIS clips also start at 0
+    but their first mask is good, so they are never skipped automatically.
+    """
+    if skip_first is not None:
+        return bool(skip_first)
+    scored = seq.scored_items()
+    return seq.layout == "cdnet" and bool(scored) and scored[0].number == 0
+
+
+def _no_bar(done: int | None = None) -> None:
+    """Progress sink that shows nothing."""
+
+
+def _progress_callback(progress: Progress, total: int, desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """(update(done), close()) for a progress argument: None/False, True (tqdm on stderr) or a callable."""
+    if progress is None or progress is False:
+        return _no_bar, _no_bar
+    if progress is True:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, leave=False)
+        return (lambda done: bar.update(done - bar.n)), bar.close
+    if callable(progress):
+        return (lambda done: progress(done, total)), _no_bar
+    raise ValueError(f"progress must be None, True/False or a callable(done, total), got {progress!r}")
+
+
+def _describe_plate(plate: Any) -> str | None:
+    if plate is None:
+        return None
+    if isinstance(plate, (str, Path)):
+        return str(plate)
+    return f"array {tuple(np.shape(plate))}"
+
+
+def evaluate_sequence(
+    seq_dir: str | Path,
+    segmenter: str | Segmenter,
+    *,
+    plate: Any = None,
+    checkpoint: str | Path | None = None,
+    model_path: str | Path | None = None,
+    skip_first: bool | None = None,
+    save_masks: str | Path | None = None,
+    threshold: float = 0.5,
+    boundary_tolerance: float = metrics.DAVIS_BOUNDARY_TOLERANCE,
+    progress: Progress = None,
+) -> dict[str, Any]:
+    """Run ``segmenter`` over the sequence at ``seq_dir`` and score it (protocol in the module docstring).
+
+    ``segmenter``: a registry name (built with ``create_segmenter``, passing ``plate``/``checkpoint``/
+    ``model_path`` only when given, and closed afterwards) or a ``Segmenter`` instance (reset here, left open).
+    A sequence's ``empty_bg*.jpg`` is never used on its own: pass it as ``plate`` to use it.
+    ``skip_first``: drop the first scored frame; None = automatic (see :func:`resolve_skip_first`).
+    ``save_masks``: a folder that receives one 0/255 PNG per scored frame, named like its ground-truth file.
+    ``progress``: None, True (a tqdm bar on stderr) or a callable(frames_done, frames_total).
+
+    Returns a dict with the keys of ``RESULT_KEYS`` (``frames`` = scored frames; counts in pixels; ``pwc`` in
+    percent; ``flicker`` None when no still pixel was seen) plus ``frames_run``, ``first_frame``,
+    ``last_frame``, ``skip_first``, ``threshold``, ``plate`` and ``path``.
+    """
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(
+            f"threshold must be in [0, 1) (a pixel is person when probability > threshold), got {threshold}"
+        )
+    seq = load_sequence(seq_dir)
+    skip = resolve_skip_first(seq, skip_first)
+    scored = seq.scored_items(skip_first=skip)
+    if not scored:
+        raise ValueError(
+            f"{seq.root}: no frame to score (labelled frames: {sum(it.label is not None for it in seq.items)}, "
+            f"temporal ROI: {seq.temporal_roi}); check groundtruth/ and temporalROI.txt"
+        )
+    scored_numbers = {it.number for it in scored}
+    first, last = scored[0].number, scored[-1].number
+
+    mask_dir = Path(save_masks) if save_masks is not None else None
+    if mask_dir is not None:
+        mask_dir.mkdir(parents=True, exist_ok=True)
+
+    options = {"plate": plate, "checkpoint": checkpoint, "model_path": model_path}
+    if isinstance(segmenter, Segmenter):
+        given = [k for k, v in options.items() if v is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} can only be given with a segmenter name; the instance {segmenter!r} "
+                "is already built: pass them to create_segmenter instead"
+            )
+    elif not isinstance(segmenter, str):
+        raise ValueError(f"segmenter must be a registry name or a Segmenter instance, got {type(segmenter).__name__}")
+    owned = isinstance(segmenter, str)
+
+    total = metrics.Confusion()
+    boundary: list[float] = []
+    flicker = metrics.FlickerMeter()
+    seconds = 0.0
+    seg: Segmenter | None = None
+    close_bar: Callable[[], None] = _no_bar  # replaced once the bar exists
+    try:
+        seg = create_segmenter(segmenter, **options) if owned else segmenter
+        update, close_bar = _progress_callback(progress, len(seq.items), f"{seq.name} {seg.name}")
+        seg.reset()
+        for done, item in enumerate(seq.items, start=1):
+            is_scored = item.number in scored_numbers
+            # Unscored frames still go through the segmenter; only their image is read.
+            frame, label = seq.read(item) if is_scored else (read_image(item.image), None)
+            t0 = time.perf_counter()
+            prob = seg.segment(frame)
+            seconds += time.perf_counter() - t0
+            pred = prob > threshold
+            if first <= item.number <= last:
+                flicker.update(frame, pred)
+            if is_scored:
+                positive, valid = metrics.label_masks(label, seq.roi)
+                total = total + metrics.count(pred, positive, valid)
+                boundary.append(metrics.boundary_f(pred, positive, void=~valid, tolerance=boundary_tolerance))
+                if mask_dir is not None:
+                    out = mask_dir / Path(item.label.name).with_suffix(".png")
+                    Image.fromarray(pred.astype(np.uint8) * 255, mode="L").save(out)
+            update(done)
+    finally:
+        close_bar()
+        if owned and seg is not None:
+            seg.close()
+
+    result: dict[str, Any] = {
+        "sequence": seq.name,
+        "segmenter": seg.name,
+        "frames": len(scored),
+        **total.as_dict(),
+        **metrics.scores(total),
+        "boundary_f": float(np.mean(boundary)),
+        "flicker": flicker.value,
+        "ms_per_frame": 1000.0 * seconds / len(seq.items),
+        "frames_run": len(seq.items),
+        "first_frame": first,
+        "last_frame": last,
+        "skip_first": skip,
+        "threshold": threshold,
+        "plate": _describe_plate(plate),
+        "path": str(seq.root),
+    }
+    return {k: result[k] for k in RESULT_KEYS} | {k: v for k, v in result.items() if k not in RESULT_KEYS}
+
+
+def evaluate_many(
+    seq_dirs: Iterable[str | Path],
+    segmenter_names: Iterable[str],
+    *,
+    plate: Any = None,
+    checkpoint: str | Path | None = None,
+    model_path: str | Path | None = None,
+    skip_first: bool | None = None,
+    save_masks: str | Path | None = None,
+    threshold: float = 0.5,
+    progress: Progress = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every segmenter on every sequence; one result dict per (sequence, segmenter), sequences outer.
+
+    Each segmenter is built once and reset before each sequence. ``plate``, ``checkpoint`` and ``model_path``
+    go to the segmenters whose constructor takes them; one that none of them takes is an error. A plate is one
+    camera's empty scene, so ``plate`` needs exactly one sequence. ``save_masks``: masks go to
+    ``save_masks/<sequence>/<segmenter>/``.
+    """
+    seq_dirs = [Path(d) for d in seq_dirs]
+    names = list(dict.fromkeys(segmenter_names))
+    if not seq_dirs:
+        raise ValueError("no sequence folder given")
+    if not names:
+        raise ValueError("no segmenter name given")
+    if plate is not None and len(seq_dirs) > 1:
+        raise ValueError(
+            f"a plate is the empty scene of one camera but {len(seq_dirs)} sequences were given; "
+            "evaluate one sequence at a time with a plate"
+        )
+    options = {"plate": plate, "checkpoint": checkpoint, "model_path": model_path}
+    per_name: dict[str, dict[str, Any]] = {}
+    for name in names:
+        takes = accepted_options(name)  # also rejects unknown names, listing the valid ones
+        per_name[name] = {k: v for k, v in options.items() if v is not None and k in takes}
+    for key, value in options.items():
+        if value is not None and not any(key in opts for opts in per_name.values()):
+            raise ValueError(f"none of the segmenters {', '.join(names)} takes option {key!r}; drop it")
+
+    built: dict[str, Segmenter] = {}
+    rows: list[dict[str, Any]] = []
+    try:
+        for seq_dir in seq_dirs:
+            for name in names:
+                if name not in built:
+                    built[name] = create_segmenter(name, **per_name[name])
+                masks = Path(save_masks) / seq_dir.name / name if save_masks is not None else None
+                row = evaluate_sequence(
+                    seq_dir, built[name], skip_first=skip_first, save_masks=masks, threshold=threshold,
+                    progress=progress,
+                )  # fmt: skip
+                row["plate"] = _describe_plate(per_name[name].get("plate"))
+                rows.append(row)
+    finally:
+        for seg in built.values():
+            seg.close()
+    return rows
+
+
+_TABLE_COLUMNS = (
+    ("frames", "frames", "{:d}"),
+    ("f_measure", "F-measure", "{:.3f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+    ("iou", "IoU", "{:.3f}"),
+    ("boundary_f", "boundary F", "{:.3f}"),
+    ("pwc", "PWC %", "{:.2f}"),
+    ("flicker", "flicker", "{:.4f}"),
+    ("ms_per_frame", "ms/frame", "{:.1f}"),
+)
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    return fmt.format(int(value) if fmt == "{:d}" else value)
+
+
+def mean_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per segmenter with the mean of each metric over its sequences (``sequence`` = "mean",
+    ``frames`` = the sum); metrics that are None in some rows are averaged over the others."""
+    out = []
+    for name in dict.fromkeys(r["segmenter"] for r in rows):
+        mine = [r for r in rows if r["segmenter"] == name]
+        row: dict[str, Any] = {"sequence": "mean", "segmenter": name, "frames": sum(r["frames"] for r in mine)}
+        for key, _, _ in _TABLE_COLUMNS[1:]:
+            vals = [r[key] for r in mine if r.get(key) is not None]
+            row[key] = float(np.mean(vals)) if vals else None
+        out.append(row)
+    return out
+
+
+def results_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """A markdown table, one line per (sequence, segmenter), then a mean line per segmenter when there are
+    several sequences (the mean of the per-sequence metrics, as CDnet averages over videos)."""
+    if not rows:
+        raise ValueError("no results to tabulate")
+    header = ["sequence", "segmenter"] + [title for _, title, _ in _TABLE_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(_TABLE_COLUMNS)) + "|"]
+    means = mean_rows(rows) if len({r["sequence"] for r in rows}) > 1 else []
+    for r, name in [(r, r["sequence"]) for r in rows] + [(r, "**mean**") for r in means]:
+        cells = [name, r["segmenter"]] + [_cell(r.get(key), fmt) for key, _, fmt in _TABLE_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def f_measure_chart(rows: Sequence[dict[str, Any]], path: str | Path, metric: str = "f_measure") -> Path:
+    """Grouped bar chart of ``metric`` per sequence and segmenter, with a mean group; returns the PNG path."""
+    from humanseg.plots import bar_chart
+
+    values: dict[str, dict[str, float]] = {}
+    for r in rows:
+        values.setdefault(r["sequence"], {})[r["segmenter"]] = r[metric]
+    title = {"f_measure": "F-measure"}.get(metric, metric)
+    return bar_chart(values, path, title=f"{title} per sequence and method", ylabel=title)

@@ -1,0 +1,125 @@
+"""`python -m humanseg site-benchmark SEQ_DIR [SEQ_DIR ...] --actors SRC [SRC ...] --minutes M --out DIR`.
+
+Per sequence: site plate, composite dataset, a model trained for at most M minutes, then the model and the
+baselines scored on the real frames. Writes DIR/results.json, run.json, report.md, f_measure.png and
+DIR/<sequence>/montage.png; prints the report's path and the F-measure table. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "build a site dataset, train a model on it and score it against the baselines on the real footage"
+
+
+def _presets() -> str:
+    try:
+        from humanseg.models import PRESETS
+
+        return ", ".join(PRESETS)
+    except ImportError:  # torch missing: the run itself reports it
+        return "see humanseg.models.PRESETS"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from humanseg.site_benchmark import DEFAULT_BASELINES, DEFAULT_COUNT, DEFAULT_FPS
+
+    parser.add_argument(
+        "sequences", nargs="+", type=Path, metavar="SEQ_DIR",
+        help="labelled sequence folder(s) of fixed cameras in CDnet layout (input/, groundtruth/, optional "
+        "ROI.bmp, temporalROI.txt, empty_bg*.jpg); the plate is empty_bg*.jpg, else estimated from input/",
+    )  # fmt: skip
+    parser.add_argument(
+        "--actors", nargs="+", type=Path, required=True, metavar="SRC",
+        help="actor sources with person masks (DAVIS JPEGImages/+Annotations/ or CDnet layout); a source that is "
+        "one of the SEQ_DIRs is used only for the other sequences (leave-one-out)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--minutes", type=float, required=True, metavar="M",
+        help="training time budget per sequence in minutes (dataset building and scoring come on top)",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--model", default=None, metavar="PRESET", help=f"model preset ({_presets()}); default: the training default"
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=DEFAULT_COUNT,
+        metavar="N",
+        help=f"composites per sequence (default {DEFAULT_COUNT})",
+    )
+    parser.add_argument(
+        "--size", default=None, metavar="HxW",
+        help="composite size in pixels, e.g. 240x320 (default: the plate's size, scaled down to at most 480 rows)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--perspective", default=None, metavar="ROW:H,ROW:H",
+        help="two reference people in composite pixels (feet row : height); default: a generic surveillance view "
+        "(never fitted to the actors, who come from other cameras)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the dataset, model init and batch order (default 0)"
+    )
+    parser.add_argument(
+        "--baselines", nargs="*", default=list(DEFAULT_BASELINES), metavar="NAME",
+        help=f"baselines to score beside the site model (default: {' '.join(DEFAULT_BASELINES)}; `--baselines` alone: "
+        "none). plate-diff gets the site plate; a baseline whose model file is missing and cannot be fetched "
+        "is reported as skipped",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip-first", default="auto", choices=["auto", "yes", "no"],
+        help="leave the first scored frame out (auto: as the evaluator decides, i.e. for SBI sequences whose "
+        "first frame is numbered 0 and has an unreliable mask)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fps", type=float, default=DEFAULT_FPS,
+        help=f"frame rate of the footage, to find the frame 2 s earlier for the still-person score (default {DEFAULT_FPS:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes building composites (default: CPU cores, at most 8)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default=None,
+        help="training/inference device (default: CUDA when available)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from humanseg.site_benchmark import (
+        SiteBenchmarkConfig,
+        mean_over_sequences,
+        parse_size,
+        parse_skip_first,
+        run_site_benchmark,
+    )
+
+    options = {}
+    if args.workers is not None:
+        options["workers"] = args.workers
+    config = SiteBenchmarkConfig(
+        sequences=args.sequences, actors=args.actors, out=args.out, minutes=args.minutes, model=args.model,
+        count=args.count, size=parse_size(args.size) if args.size else None, seed=args.seed,
+        perspective=args.perspective, baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
+        device=args.device, overwrite=args.overwrite, **options,
+    )  # fmt: skip
+    out = run_site_benchmark(config, progress=not args.no_progress)
+    results = out["results"]
+    table = dict(results)
+    if len(results) > 1:
+        table["mean"] = mean_over_sequences(results)
+    for name, rows in table.items():
+        cells = []
+        for method, r in rows.items():
+            f = r.get("f_measure")
+            cells.append(f"{method} {f:.3f}" if f is not None else f"{method} skipped")
+        print(f"{name}: F-measure " + ", ".join(cells))
+    print(f"report: {config.out / 'report.md'}")
+    print(f"results: {config.out / 'results.json'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,419 @@
+"""The site benchmark: one tiny end-to-end run of the command, plus its parts on hand-made inputs.
+
+The end-to-end run benchmarks two synthetic fixed-camera sequences: ``siteA`` (CDnet style: frames 1-30,
+temporalROI, ``empty_bg000001.jpg``; the person walks, then stands still from frame 15) and ``siteB`` (SBI style:
+frames 0-29, no temporalROI, no empty-scene image, so its plate is estimated and its first frame skipped), with
+actor sources: a DAVIS-layout clip and both sequences (leave-one-out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dataset_builder.silhouettes import load_index
+from humanseg.metrics import Confusion
+from humanseg.site_benchmark import (
+    SiteBenchmarkConfig,
+    baseline_unavailable,
+    default_size,
+    frame_confusions,
+    mean_over_sequences,
+    parse_size,
+    parse_skip_first,
+    plan_actor_sources,
+    report_markdown,
+    run_site_benchmark,
+    still_frames,
+)
+from humanseg.video import load_sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = "site-segnet-tiny"
+METHODS = [MODEL, "mog2", "plate-diff"]
+
+
+# ------------------------------------------------------------------------------------------------ synthetic data
+
+
+def _texture(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack(
+        [80 + 60 * np.sin(xx / 5.0 + seed), 100 + 50 * np.cos(yy / 4.0), 120 + 40 * np.sin((xx + yy) / 7.0)], 2
+    )
+    return np.clip(base + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _person(h: int, w: int, cx: float, top: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    body = (np.abs(xx - cx) <= height / 6) & (yy >= top + height * 0.25) & (yy < top + height)
+    head = (xx - cx) ** 2 + (yy - (top + height * 0.12)) ** 2 <= (height * 0.12) ** 2
+    return body | head
+
+
+def _cdnet(root: Path, numbers: range, *, seed: int, still_from: int | None, sbi: bool) -> Path:
+    """64x48 frames, a person-like blob walking left to right (standing still from ``still_from`` on)."""
+    (root / "input").mkdir(parents=True)
+    (root / "groundtruth").mkdir()
+    h, w = 48, 64
+    bg = _texture(h, w, seed)
+    rng = np.random.default_rng(seed + 1)
+    first, last = numbers[0], numbers[-1]
+    for n in numbers:
+        k = n if still_from is None else min(n, still_from)
+        mask = _person(h, w, 8 + (w - 16) * (k - first) / (last - first), 12, 30)
+        img = bg.astype(np.float64) + rng.normal(0, 2, bg.shape)
+        img[mask] = (200, 60, 50)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / "input" / f"in{n:06d}.jpg", quality=95)
+        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "groundtruth" / f"gt{n:06d}.png")
+    if not sbi:
+        Image.fromarray(bg).save(root / "empty_bg000001.jpg", quality=95)
+        (root / "temporalROI.txt").write_text(f"{first} {last}\n")
+    return root
+
+
+def _davis(root: Path, n: int = 6) -> Path:
+    (root / "JPEGImages").mkdir(parents=True)
+    (root / "Annotations").mkdir()
+    h, w = 64, 96
+    for i in range(n):
+        img = _texture(h, w, 10 + i)
+        mask = _person(h, w, 30 + 6 * i, 10, 44)
+        img[mask] = (40, 90, 200)
+        Image.fromarray(img).save(root / "JPEGImages" / f"{i:05d}.jpg", quality=95)
+        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "Annotations" / f"{i:05d}.png")
+    return root
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["HUMANSEG_MODELS"] = str(tmp / "models")  # an empty cache: nothing may be downloaded
+    return env
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> dict:
+    """Run the command once (subprocess) with tiny settings; every end-to-end test reads its outputs."""
+    tmp = tmp_path_factory.mktemp("site_benchmark")
+    site_a = _cdnet(tmp / "data" / "siteA", range(1, 31), seed=0, still_from=15, sbi=False)
+    site_b = _cdnet(tmp / "data" / "siteB", range(0, 30), seed=3, still_from=None, sbi=True)
+    actor = _davis(tmp / "data" / "actor")
+    out = tmp / "out"
+    cmd = [
+        sys.executable, "-m", "humanseg", "site-benchmark", str(site_a), str(site_b),
+        "--actors", str(actor), str(site_a), str(site_b), "--minutes", "0.02", "--count", "24",
+        "--model", "segnet-tiny", "--baselines", "mog2", "plate-diff", "--fps", "5", "--workers", "1",
+        "--device", "cpu", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), cwd=tmp, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {
+        "proc": proc,
+        "out": out,
+        "site_a": site_a,
+        "site_b": site_b,
+        "results": json.loads((out / "results.json").read_text()),
+        "run": json.loads((out / "run.json").read_text()),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+
+
+def test_results_have_every_method_with_scores(bench):
+    results = bench["results"]
+    assert list(results) == ["siteA", "siteB"]
+    for seq, rows in results.items():
+        assert list(rows) == METHODS, seq
+        for method, r in rows.items():
+            assert r["status"] == "ok", (seq, method)
+            for key in ("f_measure", "iou", "precision", "recall"):
+                assert 0.0 <= r[key] <= 1.0, (seq, method, key)
+            assert r["flicker"] is None or 0.0 <= r["flicker"] <= 1.0
+            assert r["ms_per_frame"] > 0
+            assert r["tp"] + r["fp"] + r["fn"] + r["tn"] == r["frames"] * 64 * 48  # no ROI: every pixel scored
+    # The site plate reaches plate-diff: against the true (or estimated) empty scene the red blob is obvious.
+    assert results["siteA"]["plate-diff"]["f_measure"] > 0.8
+    assert results["siteB"]["plate-diff"]["f_measure"] > 0.8
+    assert results["siteA"][MODEL]["checkpoint"].endswith("best.pt")
+
+
+def test_skip_first_auto_and_plate_source(bench):
+    results, run = bench["results"], bench["run"]
+    # siteA: CDnet numbering from 1 -> nothing skipped; siteB: SBI-style frame 0 -> skipped by the auto rule.
+    assert run["sequences"]["siteA"]["skip_first"] is False
+    assert run["sequences"]["siteB"]["skip_first"] is True
+    assert {r["frames"] for r in results["siteA"].values()} == {30}
+    assert {r["frames"] for r in results["siteB"].values()} == {29}
+    assert {r["first_frame"] for r in results["siteB"].values()} == {1}
+    assert run["sequences"]["siteA"]["plate"]["source"] == "given"
+    assert run["sequences"]["siteB"]["plate"]["source"] == "estimated"
+    plate_b = np.asarray(Image.open(bench["out"] / "siteB" / "plate.png"))
+    assert plate_b.shape == (48, 64, 3)
+    # The estimated plate is the empty scene: no trace of the red person.
+    red = (plate_b[..., 0] > 170) & (plate_b[..., 1] < 100) & (plate_b[..., 2] < 100)
+    assert red.sum() < 10
+
+
+def test_leave_one_out_sources(bench):
+    run = bench["run"]
+    a, b = run["sequences"]["siteA"], run["sequences"]["siteB"]
+    assert a["actor_sources"] == ["actor", "siteB"]
+    assert b["actor_sources"] == ["actor", "siteA"]
+    assert a["actor_sources_left_out"] == [str(bench["site_a"])]
+    assert b["actor_sources_left_out"] == [str(bench["site_b"])]
+    # Silhouettes were cut once per source, into OUT/actors/<name>/, each folder from its own source only.
+    for name in ("actor", "siteA", "siteB"):
+        items = load_index(bench["out"] / "actors" / name)
+        assert items and {Path(i.source).name for i in items} == {name}
+        assert {i.method for i in items} == {"masks"}
+    manifest = json.loads((bench["out"] / "siteA" / "dataset" / "manifest.json").read_text())
+    used = {Path(s["path"]).name for s in manifest["sources"]["silhouettes"]}
+    assert used == {"actor", "siteB"}
+    assert "siteA: actor sources actor, siteB" in bench["proc"].stderr
+
+
+def test_still_person_frames(bench):
+    results, run = bench["results"], bench["run"]
+    # siteA stands still from frame 15; 2 s at 5 fps = 10 frames earlier -> frames 25..30 are "still".
+    assert run["sequences"]["siteA"]["still_frames"] == [25, 26, 27, 28, 29, 30]
+    assert run["sequences"]["siteB"]["still_frames"] == []
+    for r in results["siteA"].values():
+        assert r["still_frames"] == 6
+        assert 0.0 <= r["still_f_measure"] <= 1.0
+    for r in results["siteB"].values():
+        assert r["still_frames"] == 0 and r["still_f_measure"] is None
+    # mog2 absorbs a person who stands still into its background; the plate does not.
+    assert results["siteA"]["plate-diff"]["still_f_measure"] > results["siteA"]["mog2"]["still_f_measure"]
+
+
+def test_report_chart_montage_and_run_files(bench):
+    out, run = bench["out"], bench["run"]
+    report = (out / "report.md").read_text()
+    assert "| method | F-measure | IoU | precision | recall | still F | flicker | ms/frame |" in report
+    for seq in ("siteA", "siteB"):
+        assert f"## {seq}" in report
+        assert f"![montage of {seq}]({seq}/montage.png)" in report
+        for method in METHODS:
+            assert f"| {method} |" in report or f"| **{method}** |" in report
+    assert "## Mean over 2 sequences" in report
+    assert "Winner: **plate-diff**" in report
+    assert "0.02 min per sequence" in report
+
+    with Image.open(out / "f_measure.png") as chart:
+        assert chart.format == "PNG" and chart.width >= 400 and chart.height >= 300
+    for seq in ("siteA", "siteB"):
+        with Image.open(out / seq / "montage.png") as m:
+            assert m.format == "PNG"
+            # 64-px frames are shown 160 px wide: frame | ground truth | 3 methods; 4 rows of 120 px + captions.
+            assert m.width == 5 * 160
+            assert 4 * 120 < m.height < 4 * 160
+        masks = sorted((out / seq / "masks" / "mog2").glob("gt*.png"))
+        assert len(masks) == (30 if seq == "siteA" else 29)
+        assert (out / seq / "train" / "best.pt").is_file()
+
+    assert run["complete"] is True
+    assert run["settings"]["minutes"] == 0.02 and run["settings"]["model"] == "segnet-tiny"
+    assert run["settings"]["seed"] == 0 and run["methods"] == METHODS
+    timing = run["timings"]["sequences"]["siteA"]
+    assert set(timing) == {"plate_s", "build_s", "train_s", "eval_s"} and set(timing["eval_s"]) == set(METHODS)
+    # How many steps fit in 1.2 s depends on the machine's load; the budget is what must stop training.
+    assert run["sequences"]["siteA"]["train"]["stopped"] == "time budget used"
+    assert run["versions"]["torch"] and run["versions"]["humanseg"]
+    # One progress bar over all stages: 3 extractions + 2 x (build, train, 3 methods) = 13.
+    assert "13/13" in bench["proc"].stderr
+    assert "report:" in bench["proc"].stdout
+
+
+def test_report_lists_skipped_baseline(bench):
+    results = json.loads(json.dumps(bench["results"]))
+    run = json.loads(json.dumps(bench["run"]))
+    reason = "model file missing and could not be fetched (offline)"
+    for rows in results.values():
+        rows["mediapipe"] = {"status": "skipped", "reason": reason, "f_measure": None}
+    run["skipped"] = {"mediapipe": reason}
+    text = report_markdown(results, run)
+    assert f"| mediapipe | skipped: {reason} |" in text
+    assert f"## Skipped baselines\n\n- mediapipe: {reason}" in text
+
+
+def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch):
+    """In process, with a fetcher that fails as it would offline: mediapipe is recorded as skipped."""
+    monkeypatch.setenv("HUMANSEG_MODELS", str(tmp_path / "models"))  # empty cache
+    site = _cdnet(tmp_path / "cam", range(1, 11), seed=1, still_from=None, sbi=False)
+    actor = _davis(tmp_path / "actor")
+    calls = []
+
+    def offline(name, log=print):
+        calls.append(name)
+        raise RuntimeError("url: no route to host; wheel: no network")
+
+    config = SiteBenchmarkConfig(
+        sequences=[site], actors=[actor], out=tmp_path / "out", minutes=0.01, model="segnet-tiny", count=10,
+        baselines=("plate-diff", "mediapipe"), workers=1, device="cpu",
+    )  # fmt: skip
+    out = run_site_benchmark(config, progress=False, log=lambda _: None, fetch=offline)
+    assert calls == ["mediapipe"]
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["cam"]
+    assert rows == out["results"]["cam"]
+    assert list(rows) == ["site-segnet-tiny", "plate-diff", "mediapipe"]
+    assert rows["mediapipe"]["status"] == "skipped" and "no network" in rows["mediapipe"]["reason"]
+    assert rows["mediapipe"]["f_measure"] is None
+    assert rows["plate-diff"]["status"] == "ok" and rows["site-segnet-tiny"]["status"] == "ok"
+    assert "no network" in out["run"]["skipped"]["mediapipe"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| mediapipe | skipped: model file missing" in report and "## Skipped baselines" in report
+    assert not (tmp_path / "out" / "cam" / "masks" / "mediapipe").exists()
+    with Image.open(tmp_path / "out" / "cam" / "montage.png") as m:
+        assert m.width == 4 * 160  # frame | ground truth | site model | plate-diff: no column for mediapipe
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+
+
+def test_self_as_actor_is_refused(tmp_path, capsys):
+    from humanseg.cli import main
+
+    site = _cdnet(tmp_path / "cam1", range(1, 11), seed=0, still_from=None, sbi=False)
+    out = tmp_path / "out"
+    code = main(["site-benchmark", str(site), "--actors", str(site), "--minutes", "1", "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"actor source {site} is the sequence" in err
+    assert not out.exists()  # refused before any work
+
+
+def test_plan_actor_sources(tmp_path):
+    a, b, c = (tmp_path / n for n in "abc")
+    for p in (a, b, c):
+        p.mkdir()
+    # The same folder spelled differently is still the sequence itself.
+    alias = tmp_path / "b" / ".." / "a"
+    plan = plan_actor_sources([a, b], [alias, b, c])
+    assert plan[a] == [b, c]
+    assert plan[b] == [alias, c]
+    with pytest.raises(ValueError, match="is the sequence"):
+        plan_actor_sources([a, b], [a])  # b may use a, but a is left with nothing
+    with pytest.raises(FileNotFoundError, match="missing"):
+        plan_actor_sources([a], [tmp_path / "missing"])
+    with pytest.raises(ValueError, match="more than once"):
+        SiteBenchmarkConfig(sequences=[a, alias], actors=[c], out=tmp_path / "o", minutes=1).validate()
+    # 8 composites keep 7 for training (1 val), fewer than one batch of 8: refused before any work, naming the fix.
+    with pytest.raises(ValueError, match="use --count 9 or more"):
+        SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, count=8).validate()
+
+
+def test_baseline_unavailable(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUMANSEG_MODELS", str(tmp_path / "models"))
+    calls = []
+
+    def offline(name, log=print):
+        calls.append(name)
+        raise RuntimeError("url: no network; wheel: no network")
+
+    reason = baseline_unavailable("mediapipe", fetch=offline, log=lambda _: None)
+    assert calls == ["mediapipe"]
+    assert "no network" in reason and "python -m humanseg models fetch mediapipe" in reason
+
+    def fake_fetch(name, log=print):
+        path = tmp_path / "models" / "mediapipe_selfie_segmenter.tflite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"1234TFL3")
+
+    assert baseline_unavailable("mediapipe", fetch=fake_fetch, log=lambda _: None) is None
+    assert baseline_unavailable("mog2", fetch=offline, log=lambda _: None) is None  # nothing to download
+    assert calls == ["mediapipe"]
+
+
+# ------------------------------------------------------------------------------------------------ parts
+
+
+def _labelled(root: Path, labels: dict[int, np.ndarray]) -> Path:
+    (root / "input").mkdir(parents=True)
+    (root / "groundtruth").mkdir()
+    for n, label in labels.items():
+        Image.fromarray(np.zeros((*label.shape, 3), np.uint8)).save(root / "input" / f"in{n:06d}.png")
+        Image.fromarray(label).save(root / "groundtruth" / f"gt{n:06d}.png")
+    return root
+
+
+def _box(x: int, y: int = 2, size: int = 10, shape: tuple[int, int] = (16, 40)) -> np.ndarray:
+    label = np.zeros(shape, np.uint8)
+    label[y : y + size, x : x + size] = 255
+    return label
+
+
+def test_still_frames_by_hand(tmp_path):
+    # Every 2nd frame is labelled (subsampled like SBI); fps 1 and 4 s -> the reference is the frame 4 earlier.
+    labels = {
+        0: _box(0),
+        2: _box(8),
+        4: _box(16),
+        6: _box(24),  # moving: references 0, 2 do not overlap
+        8: _box(28),
+        10: _box(28),  # reference 6 (x 24): IoU 60/140 -> moving
+        12: _box(28),  # reference 8: identical -> still
+        14: _box(29),  # reference 10, 1 px shift: IoU 90/110 = 0.82 -> still
+        16: np.zeros((16, 40), np.uint8),  # nobody there -> not still
+        18: _box(28),  # reference 14: IoU 0.82 -> still
+        20: _box(28),  # reference 16 is empty -> not still
+        22: _box(30),  # reference 18, 2 px shift: IoU 80/120 = 0.67 -> moving
+    }
+    seq_dir = _labelled(tmp_path / "seq", labels)
+    assert still_frames(seq_dir, fps=1.0, seconds=4.0) == [12, 14, 18]
+    # A lag that falls between labelled frames uses the nearest one (within half the spacing).
+    assert still_frames(seq_dir, fps=1.0, seconds=3.5) == [12, 14, 18]
+    # A lag longer than the clip: no frame has a reference, so none is still.
+    assert still_frames(seq_dir, fps=25.0, seconds=2.0) == []
+
+
+def test_frame_confusions_by_hand(tmp_path):
+    label = np.zeros((4, 4), np.uint8)
+    label[0, :2] = 255  # two person pixels
+    label[3, 3] = 170  # unscored
+    seq_dir = _labelled(tmp_path / "seq", {1: label})
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    pred = np.zeros((4, 4), np.uint8)
+    pred[0, 0] = 255  # TP
+    pred[1, 1] = 255  # FP
+    pred[3, 3] = 255  # unscored pixel: not counted
+    Image.fromarray(pred).save(masks / "gt000001.png")
+    items = load_sequence(seq_dir).scored_items()
+    assert frame_confusions(seq_dir, items, masks) == {1: Confusion(tp=1, fp=1, fn=1, tn=12)}
+    with pytest.raises(FileNotFoundError, match="no saved mask"):
+        frame_confusions(seq_dir, items, tmp_path)
+
+
+def test_mean_over_sequences_skips_what_did_not_run():
+    results = {
+        "a": {"m": {"status": "ok", "f_measure": 0.2, "still_f_measure": None, "still_frames": 0},
+              "x": {"status": "skipped", "reason": "r", "f_measure": None}},
+        "b": {"m": {"status": "ok", "f_measure": 0.4, "still_f_measure": 0.5, "still_frames": 3},
+              "x": {"status": "skipped", "reason": "r", "f_measure": None}},
+    }  # fmt: skip
+    means = mean_over_sequences(results)
+    assert means["m"]["f_measure"] == pytest.approx(0.3)
+    assert means["m"]["still_f_measure"] == pytest.approx(0.5) and means["m"]["still_frames"] == 3
+    assert means["m"]["sequences"] == 2
+    assert means["x"]["status"] == "skipped" and means["x"]["f_measure"] is None
+
+
+def test_small_parsers():
+    assert parse_size("240x320") == (240, 320)
+    with pytest.raises(ValueError, match="HxW"):
+        parse_size("240")
+    assert parse_skip_first("auto") is None and parse_skip_first("yes") is True and parse_skip_first("no") is False
+    with pytest.raises(ValueError, match="auto, yes, no"):
+        parse_skip_first("maybe")
+    assert default_size((240, 360)) == (240, 360)
+    assert default_size((1080, 1920)) == (480, 854)

@@ -1,0 +1,184 @@
+"""What every network shares: the config dataclass, the tensor contract and the input builder.
+
+Tensor contract (all architectures):
+
+- input: RGB float in [0, 1], shape ``[B, C, H, W]`` with ``C`` = 3 (frame), 6 (frame, plate) or
+  9 (frame, plate, ``|frame - plate|``), built by :func:`compose_input`;
+- normalisation happens inside the model (registered buffers), so callers never normalise;
+- ``forward`` returns logits ``[B, classes, H, W]``; ``predict`` returns person probabilities ``[B, H, W]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Input options: which images are stacked along the channel axis.
+INPUTS: dict[str, int] = {"frame": 3, "frame+plate": 6, "frame+plate+diff": 9}
+
+# ImageNet statistics for the frame and the plate. |frame - plate| is mostly near 0 with a long tail where a
+# person stands, so it gets its own fixed scale: measured against the empty scene on CDnet pedestrians and SBI
+# HallAndMonitor, per channel mean 0.02-0.03, std 0.055-0.075.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DIFF_MEAN = (0.025, 0.025, 0.025)
+DIFF_STD = (0.07, 0.07, 0.07)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network; saved in checkpoints as a plain dict (``to_dict``).
+
+    ``arch``: architecture name in :data:`humanseg.models.ARCHITECTURES`; ``width``: channel multiplier
+    (1.0 = the paper's channel counts); ``inputs``: ``"frame"``, ``"frame+plate"`` or ``"frame+plate+diff"``;
+    ``classes``: output classes (2: background, person); ``input_size``: (height, width) in pixels that frames are
+    resized to before the network (the training size).
+    """
+
+    arch: str
+    width: float = 1.0
+    inputs: str = "frame"
+    classes: int = 2
+    input_size: tuple[int, int] = (240, 320)
+
+    def __post_init__(self) -> None:
+        if self.inputs not in INPUTS:
+            raise ValueError(f"unknown inputs {self.inputs!r}; valid: {', '.join(INPUTS)}")
+        if not self.width > 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
+        if self.classes < 2:
+            raise ValueError(f"classes must be >= 2 (background + person), got {self.classes}")
+        size = tuple(int(v) for v in self.input_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"input_size must be (height, width) in pixels, got {self.input_size!r}")
+        object.__setattr__(self, "input_size", size)
+
+    @property
+    def in_channels(self) -> int:
+        """Channels the network takes: 3, 6 or 9."""
+        return INPUTS[self.inputs]
+
+    @property
+    def needs_plate(self) -> bool:
+        """True when the network also looks at the site's empty-scene plate."""
+        return self.inputs != "frame"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (lists, not tuples), so it can go into JSON and ``weights_only`` checkpoints."""
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Inverse of ``to_dict``; unknown keys raise ``ValueError`` (a checkpoint from a newer version)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; known: {sorted(known)}")
+        return cls(**{**d, "input_size": tuple(d.get("input_size", (240, 320)))})
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with ``changes`` applied (e.g. another ``input_size``)."""
+        return ModelConfig(**{**asdict(self), **changes})
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channel count ``channels * width`` rounded, at least 1."""
+    return max(1, int(round(channels * width)))
+
+
+def normalisation(inputs: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) for an ``inputs`` option."""
+    mean, std = IMAGENET_MEAN, IMAGENET_STD
+    if inputs in ("frame+plate", "frame+plate+diff"):
+        mean, std = mean + IMAGENET_MEAN, std + IMAGENET_STD
+    if inputs == "frame+plate+diff":
+        mean, std = mean + DIFF_MEAN, std + DIFF_STD
+    return mean, std
+
+
+def compose_input(frame: torch.Tensor, plate: torch.Tensor | None = None, inputs: str = "frame") -> torch.Tensor:
+    """Stack the network input from a frame batch and (for plate models) the plate.
+
+    ``frame``: float ``[B, 3, H, W]`` in [0, 1]; ``plate``: float ``[B, 3, H, W]`` or ``[1, 3, H, W]`` (broadcast
+    over the batch), same ``H x W``. Returns ``[B, C, H, W]`` with ``C`` = 3, 6 or 9.
+    """
+    if inputs not in INPUTS:
+        raise ValueError(f"unknown inputs {inputs!r}; valid: {', '.join(INPUTS)}")
+    if frame.ndim != 4 or frame.shape[1] != 3:
+        raise ValueError(f"frame batch must be [B, 3, H, W], got {tuple(frame.shape)}")
+    if inputs == "frame":
+        return frame
+    if plate is None:
+        raise ValueError(f"inputs={inputs!r} needs the site's plate; pass plate=[B or 1, 3, H, W]")
+    if plate.ndim != 4 or plate.shape[1] != 3 or plate.shape[-2:] != frame.shape[-2:]:
+        raise ValueError(
+            f"plate must be [B or 1, 3, H, W] with the frame's H x W {tuple(frame.shape[-2:])}, "
+            f"got {tuple(plate.shape)}; resize the plate to the frame first"
+        )
+    plate = plate.to(frame.dtype).expand(frame.shape[0], -1, -1, -1)
+    parts = [frame, plate]
+    if inputs == "frame+plate+diff":
+        parts.append((frame - plate).abs())
+    return torch.cat(parts, dim=1)
+
+
+def images_to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+    """RGB ``uint8`` ``H x W x 3`` (or a stack/list of them) -> float ``[B, 3, H, W]`` in [0, 1]."""
+    arr = np.stack(images) if isinstance(images, list) else np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise ValueError(f"expected RGB uint8 images H x W x 3, got array {arr.shape} {arr.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class SegModel(nn.Module):
+    """Base of all architectures: normalises inside, checks the channel count, adds ``predict``.
+
+    Subclasses implement ``_forward(x_normalised) -> logits``.
+    """
+
+    #: Smallest height/width the architecture accepts (pixels).
+    min_size: int = 1
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        mean, std = normalisation(config.inputs)
+        # Not persistent: always rebuilt from ``config``, so old checkpoints never carry stale constants.
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    @property
+    def in_channels(self) -> int:
+        return self.config.in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: float ``[B, C, H, W]`` in [0, 1]; returns logits ``[B, classes, H, W]``."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} with inputs={self.config.inputs!r} takes [B, {self.in_channels}, H, W], "
+                f"got {tuple(x.shape)}; build the input with humanseg.models.compose_input"
+            )
+        if not torch.jit.is_tracing() and min(x.shape[-2:]) < self.min_size:
+            raise ValueError(
+                f"{type(self).__name__} needs inputs of at least {self.min_size}x{self.min_size} pixels, got "
+                f"{tuple(x.shape[-2:])}; resize or pad the frame to at least {self.min_size} pixels per side"
+            )
+        return self._forward((x - self.mean) / self.std)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Person probability ``[B, H, W]`` (softmax channel 1), without gradients, on the model's device."""
+        param = next(self.parameters())
+        with torch.inference_mode():
+            logits = self(x.to(param.device, param.dtype))
+            return torch.softmax(logits.float(), dim=1)[:, 1]

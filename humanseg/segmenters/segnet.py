@@ -1,0 +1,176 @@
+"""A network trained with ``python -m humanseg train`` (SegNet, U-Net, with or without the site plate).
+
+Frames are resized to the model's input size (its training size), run through the network in batches, and the
+person probability is resized back to the frame size. Plate-conditioned models use the checkpoint's plate, or
+the one the caller gives (e.g. the empty scene of another camera), resized like the frames.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from humanseg.segmenters.base import Segmenter, load_rgb, validate_frame
+
+
+class SegNetSegmenter(Segmenter):
+    """Person probability from a trained checkpoint (``name = "segnet"``).
+
+    ``checkpoint``: a ``.pt`` file written by training; ``plate``: RGB ``uint8`` array or image path, overriding
+    the checkpoint's plate (plate-conditioned models only); ``flip_tta``: also run the horizontally mirrored
+    frame and average (twice the compute, slightly smoother masks); ``device``: ``"cpu"``/``"cuda"``, default
+    CUDA when available; ``batch_size``: frames per network call in ``segment_batch``.
+    """
+
+    name = "segnet"
+
+    def __init__(
+        self,
+        checkpoint: str | Path | None = None,
+        plate: np.ndarray | str | Path | None = None,
+        *,
+        flip_tta: bool = False,
+        device: str | None = None,
+        batch_size: int = 8,
+    ) -> None:
+        import torch
+
+        from humanseg.checkpoint import load_checkpoint
+
+        if checkpoint is None:
+            raise ValueError(
+                "the segnet segmenter needs a checkpoint (a .pt file from `python -m humanseg train`); "
+                "pass checkpoint=PATH"
+            )
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, info = load_checkpoint(checkpoint, device=device)
+        # channels_last: the layout cuDNN tensor cores and oneDNN prefer (on a busy 2-core CPU the gain was
+        # within noise, see bench/bench_models.py; on GPUs it is the fast path).
+        model.to(memory_format=torch.channels_last)
+        self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size)
+        self.checkpoint = Path(checkpoint)
+        self.info = info
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        plate: np.ndarray | str | Path | None = None,
+        *,
+        flip_tta: bool = False,
+        batch_size: int = 8,
+    ) -> SegNetSegmenter:
+        """Wrap an in-memory network (e.g. during training, for validation on real sequences).
+
+        The model is used as it is (device, memory format); it is put in eval mode while segmenting and its
+        previous mode is restored afterwards.
+        """
+        self = cls.__new__(cls)
+        self._setup(model, plate, flip_tta, batch_size)
+        self.checkpoint = None
+        self.info = None
+        return self
+
+    def _setup(self, model: Any, plate: Any, flip_tta: bool, batch_size: int) -> None:
+        import torch
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.config = model.config
+        self.flip_tta = bool(flip_tta)
+        self.batch_size = int(batch_size)
+        first_conv = next(p for p in model.parameters() if p.ndim == 4)
+        self._device = first_conv.device
+        self._channels_last = first_conv.is_contiguous(memory_format=torch.channels_last) and not (
+            first_conv.is_contiguous()
+        )
+        self._plate_cache: dict[tuple[int, int], Any] = {}
+        if not self.config.needs_plate:
+            if plate is not None:
+                raise ValueError(
+                    f"this model takes only frames (inputs={self.config.inputs!r}), so it cannot use a plate; "
+                    "leave plate unset"
+                )
+            self.plate = None
+        else:
+            if plate is None:
+                raise ValueError(
+                    f"this model needs the site's empty-scene plate (inputs={self.config.inputs!r}) and the "
+                    "checkpoint holds none; pass plate=IMAGE"
+                )
+            self.plate = load_rgb(plate, "plate")
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the network runs at."""
+        return self.config.input_size
+
+    def _segment(self, frame: np.ndarray) -> np.ndarray:
+        return self._run([frame])[0]
+
+    def segment_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Segment frames ``batch_size`` at a time (they may differ in size)."""
+        frames = [validate_frame(f) for f in frames]
+        out: list[np.ndarray] = []
+        for i in range(0, len(frames), self.batch_size):
+            out.extend(self._run(frames[i : i + self.batch_size]))
+        return out
+
+    def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        import torch
+
+        from humanseg.models import compose_input, images_to_tensor
+
+        h, w = self.input_size
+        x = images_to_tensor([_resize(f, (h, w)) for f in frames]).to(self._device)
+        plate = self._plate_tensor(h, w)
+        x = compose_input(x, plate, self.config.inputs)
+        if self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            prob = self.model.predict(x)
+            if self.flip_tta:
+                prob = 0.5 * (prob + self.model.predict(x.flip(-1)).flip(-1))
+        finally:
+            self.model.train(was_training)
+        prob_np = prob.float().cpu().numpy()
+        return [_resize_prob(p, f.shape[:2]) for p, f in zip(prob_np, frames, strict=True)]
+
+    def _plate_tensor(self, h: int, w: int) -> Any:
+        if self.plate is None:
+            return None
+        if (h, w) not in self._plate_cache:
+            from humanseg.models import images_to_tensor
+
+            self._plate_cache[(h, w)] = images_to_tensor(_resize(self.plate, (h, w))).to(self._device)
+        return self._plate_cache[(h, w)]
+
+    def close(self) -> None:
+        self._plate_cache.clear()
+
+    def __repr__(self) -> str:
+        src = str(self.checkpoint) if self.checkpoint is not None else "in-memory model"
+        return f"SegNetSegmenter({src}, arch={self.config.arch!r}, inputs={self.config.inputs!r})"
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h < image.shape[0] or w < image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def _resize_prob(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if prob.shape != tuple(shape):
+        prob = cv2.resize(prob, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.clip(prob, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,89 @@
+"""The segnet segmenter: a trained checkpoint applied to frames of any size, with and without a plate."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from helpers_dataset import add_person, make_plate, trained_tiny_run
+
+from humanseg.checkpoint import save_checkpoint
+from humanseg.models import ModelConfig, build_model, compose_input, images_to_tensor
+from humanseg.segmenters import create_segmenter
+from humanseg.segmenters.segnet import SegNetSegmenter
+from humanseg.video import read_image
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_trained_model_finds_the_person_at_frame_size():
+    dataset, run = trained_tiny_run()
+    seg = create_segmenter("segnet", checkpoint=run / "best.pt")
+    assert isinstance(seg, SegNetSegmenter) and seg.name == "segnet" and seg.input_size == (48, 64)
+    image = read_image(dataset / "images" / "000001.png")
+    truth = read_image(dataset / "masks" / "000001.png")[..., 0] > 127
+    # A frame 3x larger than the training size, odd on purpose: the mask comes back at the frame's size.
+    frame = cv2.resize(image, (193, 145), interpolation=cv2.INTER_LINEAR)
+    prob = seg.segment(frame)
+    assert prob.shape == (145, 193) and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    big_truth = cv2.resize(truth.astype(np.uint8), (193, 145), interpolation=cv2.INTER_NEAREST).astype(bool)
+    assert _iou(prob > 0.5, big_truth) > 0.85
+    # segment_batch: same answers, frames of different sizes in one call.
+    batch = seg.segment_batch([frame, image, frame])
+    assert [p.shape for p in batch] == [(145, 193), (48, 64), (145, 193)]
+    assert np.allclose(batch[0], prob, atol=1e-5) and np.allclose(batch[2], prob, atol=1e-5)
+    # Flip averaging: the mean of the frame's answer and the mirrored answer of the mirrored frame.
+    averaged = SegNetSegmenter(run / "best.pt", flip_tta=True).segment(frame)
+    mirrored = seg.segment(np.ascontiguousarray(frame[:, ::-1]))[:, ::-1]
+    assert np.allclose(averaged, 0.5 * (prob + mirrored), atol=2e-3)
+
+
+def test_plate_model_uses_checkpoint_plate_or_the_callers(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("segnet", width=0.0625, inputs="frame+plate+diff", input_size=(64, 96))).eval()
+    rng = np.random.default_rng(0)
+    plate = make_plate((64, 96), rng)
+    ckpt = save_checkpoint(tmp_path / "plate.pt", model, plate=plate)
+    frame, _ = add_person(cv2.resize(plate, (150, 100)), rng)  # a frame at another size than the model
+
+    seg = SegNetSegmenter(ckpt)
+    assert np.array_equal(seg.plate, plate)
+    prob = seg.segment(frame)
+    # Reference: resize frame and plate to the model size, run the model, resize back.
+    small = cv2.resize(frame, (96, 64), interpolation=cv2.INTER_AREA)
+    x = compose_input(images_to_tensor(small), images_to_tensor(plate), "frame+plate+diff")
+    ref = cv2.resize(model.predict(x)[0].numpy(), (150, 100), interpolation=cv2.INTER_LINEAR)
+    assert prob.shape == (100, 150) and np.allclose(prob, ref, atol=1e-4)
+
+    other_plate = np.full((30, 40, 3), 200, np.uint8)  # any size: resized to the model's
+    other = SegNetSegmenter(ckpt, plate=other_plate).segment(frame)
+    assert not np.allclose(other, prob, atol=1e-3)
+    path = tmp_path / "plate.png"
+    cv2.imwrite(str(path), other_plate[..., ::-1])
+    assert np.allclose(create_segmenter("segnet", checkpoint=ckpt, plate=path).segment(frame), other, atol=1e-6)
+
+
+def test_errors_name_the_fix(tmp_path):
+    with pytest.raises(ValueError, match="needs a checkpoint"):
+        SegNetSegmenter()
+    plate_model = build_model(ModelConfig("segnet", width=0.0625, inputs="frame+plate", input_size=(32, 32)))
+    no_plate = save_checkpoint(tmp_path / "noplate.pt", plate_model)
+    with pytest.raises(ValueError, match="pass plate=IMAGE"):
+        SegNetSegmenter(no_plate)
+    frame_model = save_checkpoint(tmp_path / "frame.pt", build_model(ModelConfig("segnet", width=0.0625)))
+    with pytest.raises(ValueError, match="cannot use a plate"):
+        SegNetSegmenter(frame_model, plate=np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        SegNetSegmenter(frame_model).segment(np.zeros((8, 8, 3), np.float32))
+
+
+def test_from_model_restores_training_mode():
+    model = build_model(ModelConfig("segnet", width=0.0625, input_size=(32, 48)))
+    model.train()
+    seg = SegNetSegmenter.from_model(model)
+    out = seg.segment(np.zeros((40, 50, 3), np.uint8))
+    assert out.shape == (40, 50) and model.training

@@ -54,6 +54,9 @@ DEFAULT_FPS = 25.0
 #: A person "stands still" at frame t when the GT foreground IoU with the frame STILL_SECONDS earlier >= STILL_IOU.
 STILL_SECONDS = 2.0
 STILL_IOU = 0.8
+#: The site model trained by default: a fixed camera gives a plate, and skip connections keep small, distant
+#: people (frame + plate + |frame - plate| U-Net; measured against segnet-fast-plate in the README's table).
+DEFAULT_SITE_MODEL = "unet-fast-plate"
 #: Share of the composites held out for validation (the last ones; it picks best.pt, never the real footage).
 VAL_FRACTION = 0.1
 SKIP_FIRST_CHOICES = {"auto": None, "yes": True, "no": False}
@@ -144,11 +147,7 @@ class SiteBenchmarkConfig:
 
     def model_preset(self) -> str:
         """The preset trained: ``model`` or the training default."""
-        if self.model is not None:
-            return self.model
-        from humanseg.train import TrainConfig
-
-        return TrainConfig().model
+        return self.model if self.model is not None else DEFAULT_SITE_MODEL
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -518,6 +517,13 @@ def run_site_benchmark(
             update, close = _callback_bar(progress, f"silhouettes {name}", "frame")
             try:
                 found = extract_silhouettes(a, "masks", config.out / "actors" / name, progress=update)
+            except ValueError as err:
+                # A source whose people are all cut by the frame border (e.g. CaVignal's legs) gives no usable
+                # silhouette: leave it out rather than lose the whole run; refuse below if nothing is left.
+                say(f"actors {name}: skipped ({err})")
+                actor_meta[name] = {"path": str(a.resolve()), "silhouettes": 0, "skipped": str(err)}
+                stages.done()
+                continue
             finally:
                 close()
             actor_dirs[a] = config.out / "actors" / name
@@ -531,7 +537,13 @@ def run_site_benchmark(
             seq = seqs[seq_dir]
             work = config.out / name
             t_seq: dict[str, Any] = {}
-            sources = [actor_names[a] for a in plan[seq_dir]]
+            usable = [a for a in plan[seq_dir] if a in actor_dirs]
+            if not usable:
+                raise ValueError(
+                    f"{seq_dir}: none of its actor sources gave a silhouette "
+                    f"({', '.join(actor_names[a] for a in plan[seq_dir])}); give --actors with whole people in view"
+                )
+            sources = [actor_names[a] for a in usable]
             dropped = [str(a) for a in config.actors if a.resolve() == seq_dir.resolve()]
             say(
                 f"{name}: actor sources {', '.join(sources)}"
@@ -552,7 +564,7 @@ def run_site_benchmark(
             update, close = _callback_bar(progress, f"{name} composites", "img")
             try:
                 manifest = build_dataset(
-                    [work / "plate.png"], [actor_dirs[a] for a in plan[seq_dir]], work / "dataset", config.count,
+                    [work / "plate.png"], [actor_dirs[a] for a in usable], work / "dataset", config.count,
                     size=size, seed=config.seed, perspective=perspective, val_fraction=VAL_FRACTION, workers=config.workers,
                     progress=update,
                 )  # fmt: skip

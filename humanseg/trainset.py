@@ -211,6 +211,8 @@ def augment_batch(
         return x, masks.long(), p
     b, _, h, w = x.shape
     dev = x.device
+    if mode == "default" and p is not None:
+        p = imperfect_plates(x, m, p, generator)
 
     def uniform(lo: float, hi: float, n: int = b) -> torch.Tensor:
         return torch.rand(n, generator=generator, device=dev) * (hi - lo) + lo
@@ -243,6 +245,29 @@ def augment_batch(
     if mode == "default":
         x, p = _photometric(x, p, generator)
     return x.clamp_(0.0, 1.0), (m[:, 0] > 0.5).long(), (p.clamp_(0.0, 1.0) if p is not None else None)
+
+
+def imperfect_plates(
+    frames: torch.Tensor,
+    masks: torch.Tensor,
+    plates: torch.Tensor,
+    generator: torch.Generator,
+    stationary: float = 0.15,
+    ghost: float = 0.15,
+) -> torch.Tensor:
+    """Plates as a real site gives them: estimated from busy footage, so sometimes holding people.
+
+    ``stationary`` of the samples get their own person pasted into the plate (someone standing still long
+    enough to enter the median plate: the frame-plate difference vanishes and only appearance tells the person
+    apart); ``ghost`` of the others get another sample's person pasted in (someone who has left: a difference
+    that is background). Float ``[B, 3, H, W]`` frames/plates and ``[B, 1, H, W]`` masks; returns new plates.
+    """
+    b = frames.shape[0]
+    r = torch.rand(b, generator=generator, device=frames.device).view(b, 1, 1, 1)
+    own = (r < stationary).to(frames.dtype) * masks
+    other = ((r >= stationary) & (r < stationary + ghost)).to(frames.dtype) * masks.roll(1, 0)
+    plates = plates * (1 - own) + frames * own
+    return plates * (1 - other) + frames.roll(1, 0) * other
 
 
 def _photometric(

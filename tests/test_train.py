@@ -14,7 +14,7 @@ from helpers_dataset import trained_tiny_run, write_tiny_dataset
 from humanseg.checkpoint import load_checkpoint, read_checkpoint
 from humanseg.models import compose_input
 from humanseg.train import TrainConfig, lr_at, run_training, train
-from humanseg.trainset import augment_batch, class_weights, load_dataset
+from humanseg.trainset import augment_batch, class_weights, imperfect_plates, load_dataset
 
 # One CPU thread: on a shared 2-core machine a second thread mostly waits for a busy core.
 TINY = {"model": "segnet-tiny", "size": (48, 64), "batch_size": 4, "minutes": None, "threads": 1}
@@ -226,3 +226,24 @@ def test_augmentation_keeps_frame_mask_and_plate_aligned():
     xd, yd, pd = augment_batch(frame, mask, plate, "default", torch.Generator().manual_seed(2))
     assert 0.0 <= float(xd.min()) and float(xd.max()) <= 1.0 and pd is not None
     assert not torch.equal(xd, x)
+
+
+def test_imperfect_plates_hold_standing_people_and_ghosts():
+    frames = torch.zeros(2, 3, 8, 8)
+    frames[0, :, 1:4, 1:4] = 1.0  # sample 0: a person top left
+    frames[1, :, 5:8, 5:8] = 0.5  # sample 1: a person bottom right
+    masks = torch.zeros(2, 1, 8, 8)
+    masks[0, :, 1:4, 1:4] = 1.0
+    masks[1, :, 5:8, 5:8] = 1.0
+    plates = torch.full((2, 3, 8, 8), 0.2)
+    gen = torch.Generator().manual_seed(0)
+    # Stationary: the person is in the plate too, exactly where the frame has them (label unchanged).
+    still = imperfect_plates(frames, masks, plates, gen, stationary=1.0, ghost=0.0)
+    assert torch.equal(still[:, :, masks[0, 0].bool()][0], frames[0][:, masks[0, 0].bool()])
+    assert torch.equal(still * (1 - masks), plates * (1 - masks))
+    # Ghost: sample 0's plate gets sample 1's person, where sample 0's frame shows only background.
+    ghost = imperfect_plates(frames, masks, plates, gen, stationary=0.0, ghost=1.0)
+    assert torch.allclose(ghost[0, :, 5:8, 5:8], torch.tensor(0.5)) and torch.equal(ghost[0, :, :5], plates[0, :, :5])
+    assert torch.allclose(ghost[1, :, 1:4, 1:4], torch.tensor(1.0))
+    # Neither: plates untouched.
+    assert torch.equal(imperfect_plates(frames, masks, plates, gen, stationary=0.0, ghost=0.0), plates)

@@ -1197,9 +1197,7 @@ def _segmenter_methods() -> list[str]:
     return methods()
 
 
-from humanseg.models import PRESETS  # noqa: E402  (the preset list is part of the page)
-
-DEFAULT_PRESET = "segnet-fast" if "segnet-fast" in PRESETS else next(iter(PRESETS))
+from humanseg.models import DEFAULT_PRESET, PRESETS  # noqa: E402  (the preset list is part of the page)
 
 with gr.Blocks(title="humanseg") as demo:
     gr.Markdown(INTRO)

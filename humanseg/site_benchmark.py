@@ -54,9 +54,6 @@ DEFAULT_FPS = 25.0
 #: A person "stands still" at frame t when the GT foreground IoU with the frame STILL_SECONDS earlier >= STILL_IOU.
 STILL_SECONDS = 2.0
 STILL_IOU = 0.8
-#: The site model trained by default: a fixed camera gives a plate, and skip connections keep small, distant
-#: people (frame + plate + |frame - plate| U-Net; measured against segnet-fast-plate in the README's table).
-DEFAULT_SITE_MODEL = "unet-fast-plate"
 #: Share of the composites held out for validation (the last ones; it picks best.pt, never the real footage).
 VAL_FRACTION = 0.1
 SKIP_FIRST_CHOICES = {"auto": None, "yes": True, "no": False}
@@ -147,7 +144,9 @@ class SiteBenchmarkConfig:
 
     def model_preset(self) -> str:
         """The preset trained: ``model`` or the training default."""
-        return self.model if self.model is not None else DEFAULT_SITE_MODEL
+        from humanseg.models import DEFAULT_PRESET
+
+        return self.model if self.model is not None else DEFAULT_PRESET
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

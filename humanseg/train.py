@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from humanseg.checkpoint import capture_rng_state, read_checkpoint, restore_rng_state, save_checkpoint
-from humanseg.models import ModelConfig, SegModel, build_model, compose_input, get_preset
+from humanseg.models import DEFAULT_PRESET, ModelConfig, SegModel, build_model, compose_input, get_preset
 from humanseg.trainset import AUGMENTATIONS, TrainSet, augment_batch, class_weights, load_dataset
 
 OPTIMIZERS = ("adamw", "adam")
@@ -70,7 +70,7 @@ DDP_CHECK_ENV = "HUMANSEG_DDP_CHECK"
 class TrainConfig:
     """Training options; units in the comments. ``TrainConfig.from_recipe("paper", minutes=30)`` for recipes."""
 
-    model: str = "segnet-fast"  # preset name in humanseg.models.PRESETS
+    model: str = DEFAULT_PRESET  # preset name in humanseg.models.PRESETS
     size: tuple[int, int] | None = None  # (height, width) in pixels; None = the preset's input size
     batch_size: int = 8  # images per optimizer step, per process
     lr: float = 1e-3  # peak learning rate

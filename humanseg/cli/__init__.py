@@ -25,7 +25,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if command is not None and name != command:
-            sub.add_parser(name, help="(see `python -m humanseg %s --help`)" % name)
+            sub.add_parser(name, help=f"(see `python -m humanseg {name} --help`)")
             continue
         module = importlib.import_module(module_name)
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))

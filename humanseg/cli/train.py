@@ -41,13 +41,13 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from humanseg.models import PRESETS
+    from humanseg.models import DEFAULT_PRESET, PRESETS
     from humanseg.train import LOSSES, OPTIMIZERS, RECIPES, SCHEDULES
     from humanseg.trainset import AUGMENTATIONS
 
     parser.add_argument("dataset", type=Path, help="dataset folder (images/, masks/, plates/, manifest.json)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="run folder: best.pt, last.pt, curves.png")
-    parser.add_argument("--model", choices=list(PRESETS), help="model preset (default segnet-fast)")
+    parser.add_argument("--model", choices=list(PRESETS), help=f"model preset (default {DEFAULT_PRESET})")
     parser.add_argument("--recipe", choices=list(RECIPES), default="default",
                         help="option set to start from; 'paper': Adam 1e-5, weighted CE, flips + rotations")  # fmt: skip
     parser.add_argument("--minutes", type=float, help="time budget in minutes (default 10 unless --epochs is given)")

@@ -23,6 +23,7 @@ from humanseg.models.unet import UNet
 
 __all__ = [
     "ARCHITECTURES",
+    "DEFAULT_PRESET",
     "INPUTS",
     "PRESETS",
     "ModelConfig",
@@ -53,6 +54,11 @@ PRESETS: dict[str, ModelConfig] = {
     "unet-fast": ModelConfig("unet", width=0.25, inputs="frame", input_size=(240, 320)),
     "unet-fast-plate": ModelConfig("unet", width=0.25, inputs="frame+plate+diff", input_size=(240, 320)),
 }
+
+
+#: The preset trained when none is named: our users' cameras are fixed, so a plate is at hand, and the U-Net's
+#: skip connections keep small, distant people that SegNet's unpooling decoder blurs away (README, results).
+DEFAULT_PRESET = "unet-fast-plate"
 
 
 def get_preset(name: str) -> ModelConfig:

@@ -200,3 +200,21 @@ def _cpu(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(_cpu(v) for v in obj)
     return obj
+
+
+def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
+    """Write a small copy of ``src`` for shipping a model (e.g. the committed demo model): the weights in
+    float16 (they load back into the float32 network), no optimizer, scheduler or RNG state (it cannot be
+    resumed, only used). Everything needed to rebuild and run the model (config, plate, dataset id) stays."""
+    state = read_checkpoint(src)
+    state["model_state"] = {
+        k: (v.half() if v.is_floating_point() else v) for k, v in state["model_state"].items()
+    }
+    for key in ("optimizer", "scheduler", "rng", "data_order"):
+        state[key] = None
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, dst)
+    return dst

@@ -14,6 +14,7 @@ from humanseg.checkpoint import (
     read_checkpoint,
     restore_rng_state,
     save_checkpoint,
+    slim_checkpoint,
 )
 from humanseg.models import ModelConfig, build_model
 
@@ -84,3 +85,21 @@ def test_rng_state_round_trip():
     assert torch.equal(first[0], second[0])
     assert np.array_equal(first[1], second[1])
     assert first[2] == second[2]
+
+
+def test_slim_checkpoint_is_smaller_and_predicts_the_same(tmp_path):
+    model = _trained_looking_model("frame+plate+diff")
+    plate = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss = model(torch.rand(1, 9, 48, 64)).mean()
+    loss.backward()
+    optimizer.step()  # populate the optimizer state that a slim copy drops
+    full = save_checkpoint(tmp_path / "last.pt", model, optimizer=optimizer, plate=plate, dataset_id="abc")
+    slim = slim_checkpoint(full, tmp_path / "demo" / "best.pt")
+    assert slim.stat().st_size < 0.5 * full.stat().st_size
+    loaded, info = load_checkpoint(slim)
+    assert info.dataset_id == "abc" and np.array_equal(info.plate, plate) and info.raw["optimizer"] is None
+    assert next(loaded.parameters()).dtype == torch.float32  # float16 weights load into the float32 network
+    x = torch.rand(2, 9, 48, 64)
+    with torch.no_grad():
+        assert torch.allclose(loaded.predict(x), model.predict(x), atol=2e-2)

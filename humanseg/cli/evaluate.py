@@ -15,16 +15,9 @@ from pathlib import Path
 HELP = "score segmenters on labelled CDnet/SBI/DAVIS sequences (CDnet protocol: F-measure, IoU, PWC, ...)"
 
 
-def _segmenter_names() -> str:
-    try:
-        from humanseg.segmenters import available
-
-        return ", ".join(available())
-    except ImportError:  # the registry failed to import: the run itself will report why
-        return "see humanseg.segmenters"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from humanseg.segmenters import available  # the registry imports no backend: cheap
+
     parser.add_argument(
         "sequences", nargs="+", type=Path, metavar="SEQ_DIR",
         help="labelled sequence folder(s): CDnet/SBI (input/ + groundtruth/, optional ROI.bmp, temporalROI.txt) "
@@ -32,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--segmenter", "-s", nargs="+", required=True, metavar="NAME",
-        help=f"method(s) to score ({_segmenter_names()})",
+        help=f"method(s) to score ({', '.join(available())})",
     )  # fmt: skip
     parser.add_argument("--checkpoint", type=Path, help="trained checkpoint, for the methods that take one (segnet)")
     parser.add_argument(

@@ -8,16 +8,9 @@ from pathlib import Path
 HELP = "segment people in a video with one or more methods: mask, overlay and side-by-side H.264 videos"
 
 
-def _segmenter_names() -> str:
-    try:
-        from humanseg.segmenters import available
-
-        return ", ".join(available())
-    except ImportError:  # the registry failed to import: the run itself will report why
-        return "see humanseg.segmenters"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from humanseg.segmenters import available  # the registry imports no backend: cheap
+
     parser.add_argument("video", type=Path, help="video file (mp4/avi/mkv/webm), image folder, or CDnet/DAVIS folder")
     parser.add_argument(
         "--segmenter",
@@ -25,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         required=True,
         metavar="NAME",
-        help=f"one or more methods to run and compare ({_segmenter_names()})",
+        help=f"one or more methods to run and compare ({', '.join(available())})",
     )
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--checkpoint", type=Path, help="trained checkpoint for the segnet method")

@@ -89,13 +89,9 @@ def bar_chart(
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, ncols=min(n_methods, 4), loc="upper left", bbox_to_anchor=(0, -0.12))
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        return _save(fig, path)
     finally:
         plt.close(fig)
-    return path
 
 
 def _field(event: Any, name: str) -> Any:
@@ -160,10 +156,15 @@ def training_curves(events_or_history: Iterable[Any], path: str | Path, title: s
         ax_val.set_ylabel("validation F-measure")
         ax_val.set_xlabel("step")
         ax_val.grid(alpha=0.3)
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out and write ``fig`` to ``path`` (folders created); the caller closes the figure."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
     return path

@@ -527,12 +527,8 @@ def extract_actor(
         source, method, out, step=positive_int(step, "Frame step"),
         progress=progress_callback(progress, f"extracting silhouettes ({method})"),
     )  # fmt: skip
-    updates = site_overview(site.name)
-    updates.update(_silhouette_updates(site.name, out.name))
-    updates[sil_status] = (
-        f"{len(found)} silhouettes extracted from {clip_path.name} with '{method}' into set {out.name}."
-    )
-    return updates
+    return _after_extraction(site, out, f"{len(found)} silhouettes extracted from {clip_path.name} with '{method}' "
+                             f"into set {out.name}.")
 
 
 @user_errors
@@ -555,13 +551,19 @@ def harvest(site_name: str, clip_name: str | None, method: str, step: float, pro
         clip, method, out, step=positive_int(step, "Frame step"), plate=plate,
         progress=progress_callback(progress, f"harvesting silhouettes ({method})"),
     )  # fmt: skip
-    updates = site_overview(site.name)
-    updates.update(_silhouette_updates(site.name, out.name))
-    updates[sil_status] = (
+    return _after_extraction(
+        site, out,
         f"Harvested {len(found)} silhouettes of passers-by from {clip.name} with '{method}' into set {out.name}"
         + (f" (plate {plate.name})." if plate is not None else ".")
-        + " Reject the bad ones (cut, merged, shadows) before building."
-    )
+        + " Reject the bad ones (cut, merged, shadows) before building.",
+    )  # fmt: skip
+
+
+def _after_extraction(site: ws.Site, out: Path, message: str) -> dict:
+    """The page after a silhouette extraction: the site's overview, the new set in the review gallery, a status."""
+    updates = site_overview(site.name)
+    updates.update(_silhouette_updates(site.name, out.name))
+    updates[sil_status] = message
     return updates
 
 

@@ -263,7 +263,8 @@ _TABLE_COLUMNS = (
 )
 
 
-def _cell(value: Any, fmt: str) -> str:
+def format_cell(value: Any, fmt: str) -> str:
+    """A table cell: ``value`` formatted with ``fmt``, or ``-`` for a missing or non-finite value."""
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
     return fmt.format(int(value) if fmt == "{:d}" else value)
@@ -292,7 +293,7 @@ def results_markdown(rows: Sequence[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 2 + ["---:"] * len(_TABLE_COLUMNS)) + "|"]
     means = mean_rows(rows) if len({r["sequence"] for r in rows}) > 1 else []
     for r, name in [(r, r["sequence"]) for r in rows] + [(r, "**mean**") for r in means]:
-        cells = [name, r["segmenter"]] + [_cell(r.get(key), fmt) for key, _, fmt in _TABLE_COLUMNS]
+        cells = [name, r["segmenter"]] + [format_cell(r.get(key), fmt) for key, _, fmt in _TABLE_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

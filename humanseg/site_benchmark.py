@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from humanseg import metrics
+from humanseg.evaluate import format_cell
 from humanseg.video import SequenceItem, load_sequence, read_image, read_label
 
 #: Baselines run by default, in table order.
@@ -804,12 +805,6 @@ _COLUMNS = (
 )
 
 
-def _fmt(value: Any, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return fmt.format(value)
-
-
 def _table(rows: dict[str, dict[str, Any]], extra: Callable[[str, dict[str, Any]], str] | None = None) -> list[str]:
     head = ["method"] + [t for _, t, _ in _COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(_COLUMNS)]
@@ -819,7 +814,7 @@ def _table(rows: dict[str, dict[str, Any]], extra: Callable[[str, dict[str, Any]
         if r.get("status") == "skipped":
             lines.append(f"| {label} | skipped: {r.get('reason', '')} |" + " |" * (len(_COLUMNS) - 1))
             continue
-        cells = [_fmt(r.get(k), f) for k, _, f in _COLUMNS]
+        cells = [format_cell(r.get(k), f) for k, _, f in _COLUMNS]
         if extra is not None:
             cells[4] = extra(method, r)
         lines.append("| " + " | ".join([label, *cells]) + " |")
@@ -904,7 +899,7 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
             f"- time: plate {tt['plate_s']:.1f} s, dataset {tt['build_s']:.1f} s, training {tt['train_s']:.1f} s, "
             f"scoring {sum(tt['eval_s'].values()):.1f} s",
             "",
-            *_table(rows, lambda m, r: f"{_fmt(r.get('still_f_measure'), '{:.3f}')} ({r.get('still_frames', 0)})"),
+            *_table(rows, lambda m, r: f"{format_cell(r.get('still_f_measure'), '{:.3f}')} ({r.get('still_frames', 0)})"),
             "",
             f"Winner: **{winner}** (F-measure {rows[winner]['f_measure']:.3f})." if winner else "No method ran.",
             "",
@@ -916,7 +911,7 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         lines += [
             f"## Mean over {len(results)} sequences",
             "",
-            *_table(means, lambda m, r: f"{_fmt(r.get('still_f_measure'), '{:.3f}')} ({r.get('still_frames', 0)})"),
+            *_table(means, lambda m, r: f"{format_cell(r.get('still_f_measure'), '{:.3f}')} ({r.get('still_frames', 0)})"),
             "",
             "Winners per sequence: " + ", ".join(f"{n}: {_winner(rows)}" for n, rows in results.items()) + ".",
             "",

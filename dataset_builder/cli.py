@@ -35,11 +35,12 @@ def _bar(desc: str, unit: str):
 
 
 def _plates(args: argparse.Namespace) -> int:
-    from dataset_builder.backgrounds import estimate_plates, plate_error, save_plates
+    from dataset_builder.backgrounds import estimate_plates, people_masker, plate_error, save_plates
     from humanseg.video import read_image
 
+    people = people_masker(args.people) if args.people else None
     with _bar("reading frames", "frame") as progress:
-        plates = estimate_plates(args.source, args.count, samples=args.samples, progress=progress)
+        plates = estimate_plates(args.source, args.count, samples=args.samples, progress=progress, people=people)
     paths = save_plates(plates, args.out)
     for path in paths:
         print(path)
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1, help="plates from consecutive segments (lighting changes; default 1)")
     p.add_argument("--samples", type=int, default=40, help="frames sampled per plate (default 40)")
     p.add_argument("--reference", help="an empty-scene image: print each plate's difference to it")
+    p.add_argument("--people", metavar="SEGMENTER",
+                   help="leave out the people this segmenter finds in each frame (e.g. mediapipe), for sites where "
+                        "someone stands still most of the clip (default: motion masking only)")
     p.set_defaults(run=_plates)
 
     p = sub.add_parser("silhouettes", help="cut people out of a clip into RGBA crops + silhouettes.json")

@@ -52,6 +52,8 @@ DEFAULT_COUNT = 1500
 DEFAULT_MAX_HEIGHT = 480
 #: Frame rate assumed for image-folder sequences when locating the frame 2 s earlier.
 DEFAULT_FPS = 25.0
+# Person segmenter that keeps people out of an estimated plate (MediaPipe finds standing, near people well).
+DEFAULT_PLATE_PEOPLE = "mediapipe"
 #: A person "stands still" at frame t when the GT foreground IoU with the frame STILL_SECONDS earlier >= STILL_IOU.
 STILL_SECONDS = 2.0
 STILL_IOU = 0.8
@@ -87,6 +89,9 @@ class SiteBenchmarkConfig:
     # Person height vs feet row in composite pixels, "ROW:HEIGHT,ROW:HEIGHT"; None = dataset_builder's generic
     # surveillance view. Never fitted: the silhouettes come from other cameras, whose geometry is not the site's.
     perspective: str | None = None
+    # Registry segmenter that marks people in the frames an estimated plate is made from (a person standing
+    # still for most of the clip stays in a plain median); None = motion masking only. Unused for a given plate.
+    plate_people: str | None = DEFAULT_PLATE_PEOPLE
     montage_frames: int = 4  # rows of the montage
     workers: int = field(default_factory=lambda: max(1, min(8, os.cpu_count() or 1)))  # dataset build processes
     device: str | None = None  # training/inference device: "cpu", "cuda" or None (CUDA when available)
@@ -140,6 +145,9 @@ class SiteBenchmarkConfig:
             raise ValueError(f"montage_frames must be >= 1, got {self.montage_frames}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.plate_people is not None and (self.plate_people not in REGISTRY or self.plate_people == "segnet"):
+            valid = ", ".join(n for n in REGISTRY if n != "segnet")
+            raise ValueError(f"unknown --plate-people {self.plate_people!r}; valid: {valid}, or none")
         if self.device not in (None, "cpu", "cuda"):
             raise ValueError(f"device must be 'cpu', 'cuda' or None (automatic), got {self.device!r}")
 
@@ -228,13 +236,14 @@ def _check_actor_source(path: Path) -> None:
         raise ValueError(f"actor source {path} has no masks in {where}; actor sources need per-frame person masks")
 
 
-def site_plate(seq_dir: str | Path, out_path: str | Path) -> dict[str, Any]:
+def site_plate(seq_dir: str | Path, out_path: str | Path, people: str | None = None) -> dict[str, Any]:
     """Write the site plate of a sequence to ``out_path`` (PNG) and say where it came from.
 
     The sequence's first ``empty_bg*`` image when present (``"given"``), else the motion-masked temporal median
-    of its input frames (``"estimated"``; ground truth is not read). Returns ``{"path", "source", "detail"}``.
+    of its input frames (``"estimated"``; ground truth is not read), with the pixels the registry segmenter
+    ``people`` marks as people left out. Returns ``{"path", "source", "detail"}``.
     """
-    from dataset_builder.backgrounds import encode_png, estimate_plates
+    from dataset_builder.backgrounds import encode_png, estimate_plates, people_masker
 
     seq = load_sequence(seq_dir)
     out_path = Path(out_path)
@@ -251,8 +260,11 @@ def site_plate(seq_dir: str | Path, out_path: str | Path) -> dict[str, Any]:
         source, detail = "given", str(src)
     else:
         # estimate_plates on a CDnet folder reads input/ only.
-        plate = estimate_plates(seq.root / "input", 1)[0]
-        source, detail = "estimated", f"temporal median of the input frames of {seq.root}"
+        masker = people_masker(people) if people is not None else None
+        plate = estimate_plates(seq.root / "input", 1, people=masker)[0]
+        source, detail = "estimated", f"temporal median of the input frames of {seq.root}" + (
+            f", people marked by {people} left out" if people is not None else ""
+        )
     out_path.write_bytes(encode_png(plate))
     return {"path": str(out_path), "source": source, "detail": detail}
 
@@ -495,7 +507,7 @@ def run_site_benchmark(
             "methods": methods,
             "actors": actor_meta,
             "sequences": seq_meta,
-            "skipped": {m: r for m, r in unavailable.items() if r is not None},
+            "skipped": {m: r for m, r in unavailable.items() if r is not None and m in config.baselines},
             "timings": timings,
             "versions": versions,
         }
@@ -553,7 +565,16 @@ def run_site_benchmark(
             # --- plate + dataset --------------------------------------------------------------------------
             stages.start(f"{name}: build")
             t0 = time.perf_counter()
-            plate = site_plate(seq_dir, work / "plate.png")
+            people = config.plate_people if not seq.empty_backgrounds else None
+            if people is not None:
+                if people not in unavailable:
+                    unavailable[people] = baseline_unavailable(people, fetch, say)
+                if unavailable[people] is not None:
+                    say(f"{name}: plate estimated without {people} ({unavailable[people]})")
+                    people = None
+            plate = site_plate(seq_dir, work / "plate.png", people=people)
+            if people is None and config.plate_people is not None and plate["source"] == "estimated":
+                plate["detail"] += f" ({config.plate_people} unavailable: motion masking only)"
             t_seq["plate_s"] = round(time.perf_counter() - t0, 2)
             say(f"{name}: plate {plate['source']} ({plate['detail']})")
             size = config.size or default_size((seq.size[1], seq.size[0]))

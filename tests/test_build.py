@@ -210,6 +210,8 @@ def test_cli_end_to_end(site, tmp_path, capsys):
     assert "nothing" in capsys.readouterr().err
     assert main(["silhouettes", str(clip), "--method", "wizard", "--out", str(tmp_path / "s2")]) == 2
     assert "valid: masks, plate" in capsys.readouterr().err
+    assert main(["plates", str(clip), "--out", str(tmp_path / "p2"), "--people", "wizard"]) == 2
+    assert "wizard" in capsys.readouterr().err and not (tmp_path / "p2").exists()
     name = json.loads((tmp_path / "sil" / "silhouettes.json").read_text())["items"][0]["name"]
     assert main(["reject", str(tmp_path / "sil"), name]) == 0
     assert "1 silhouette(s) rejected" in capsys.readouterr().out

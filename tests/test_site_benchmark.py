@@ -112,7 +112,7 @@ def bench(tmp_path_factory) -> dict:
         sys.executable, "-m", "humanseg", "site-benchmark", str(site_a), str(site_b),
         "--actors", str(actor), str(site_a), str(site_b), "--minutes", "0.02", "--count", "24",
         "--model", "segnet-tiny", "--baselines", "mog2", "plate-diff", "--fps", "5", "--workers", "1",
-        "--device", "cpu", "--out", str(out),
+        "--device", "cpu", "--plate-people", "plate-diff", "--out", str(out),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), cwd=tmp, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -157,6 +157,7 @@ def test_skip_first_auto_and_plate_source(bench):
     assert {r["first_frame"] for r in results["siteB"].values()} == {1}
     assert run["sequences"]["siteA"]["plate"]["source"] == "given"
     assert run["sequences"]["siteB"]["plate"]["source"] == "estimated"
+    assert run["sequences"]["siteB"]["plate"]["detail"].endswith("people marked by plate-diff left out")
     plate_b = np.asarray(Image.open(bench["out"] / "siteB" / "plate.png"))
     assert plate_b.shape == (48, 64, 3)
     # The estimated plate is the empty scene: no trace of the red person.
@@ -247,9 +248,10 @@ def test_report_lists_skipped_baseline(bench):
 
 
 def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch):
-    """In process, with a fetcher that fails as it would offline: mediapipe is recorded as skipped."""
+    """In process, with a fetcher that fails as it would offline: mediapipe is recorded as skipped, and the
+    plate (no empty-scene image here) is estimated without it, once asked for."""
     monkeypatch.setenv("HUMANSEG_MODELS", str(tmp_path / "models"))  # empty cache
-    site = _cdnet(tmp_path / "cam", range(1, 11), seed=1, still_from=None, sbi=False)
+    site = _cdnet(tmp_path / "cam", range(1, 11), seed=1, still_from=None, sbi=True)
     actor = _davis(tmp_path / "actor")
     calls = []
 
@@ -270,6 +272,8 @@ def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch):
     assert rows["mediapipe"]["f_measure"] is None
     assert rows["plate-diff"]["status"] == "ok" and rows["site-segnet-tiny"]["status"] == "ok"
     assert "no network" in out["run"]["skipped"]["mediapipe"]
+    plate = out["run"]["sequences"]["cam"]["plate"]
+    assert plate["source"] == "estimated" and plate["detail"].endswith("(mediapipe unavailable: motion masking only)")
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| mediapipe | skipped: model file missing" in report and "## Skipped baselines" in report
     assert not (tmp_path / "out" / "cam" / "masks" / "mediapipe").exists()
@@ -310,6 +314,8 @@ def test_plan_actor_sources(tmp_path):
     # 8 composites keep 7 for training (1 val), fewer than one batch of 8: refused before any work, naming the fix.
     with pytest.raises(ValueError, match="use --count 9 or more"):
         SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, count=8).validate()
+    with pytest.raises(ValueError, match="unknown --plate-people 'yolo'; valid: mog2, knn"):
+        SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, plate_people="yolo").validate()
 
 
 def test_baseline_unavailable(tmp_path, monkeypatch):

@@ -24,7 +24,7 @@ def _presets() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from humanseg.site_benchmark import DEFAULT_BASELINES, DEFAULT_COUNT, DEFAULT_FPS
+    from humanseg.site_benchmark import DEFAULT_BASELINES, DEFAULT_COUNT, DEFAULT_FPS, DEFAULT_PLATE_PEOPLE
 
     parser.add_argument(
         "sequences", nargs="+", type=Path, metavar="SEQ_DIR",
@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--perspective", default=None, metavar="ROW:H,ROW:H",
         help="two reference people in composite pixels (feet row : height); default: a generic surveillance view "
         "(never fitted to the actors, who come from other cameras)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plate-people", default=DEFAULT_PLATE_PEOPLE, metavar="NAME",
+        help=f"segmenter that marks people in the frames an estimated plate is made from, so that a person "
+        f"standing still most of the clip is left out (default {DEFAULT_PLATE_PEOPLE}; 'none': motion masking only)",
     )  # fmt: skip
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the dataset, model init and batch order (default 0)"
@@ -106,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     config = SiteBenchmarkConfig(
         sequences=args.sequences, actors=args.actors, out=args.out, minutes=args.minutes, model=args.model,
         count=args.count, size=parse_size(args.size) if args.size else None, seed=args.seed,
-        perspective=args.perspective, baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
+        perspective=args.perspective, plate_people=None if args.plate_people == 'none' else args.plate_people,
+        baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
         device=args.device, overwrite=args.overwrite, **options,
     )  # fmt: skip
     out = run_site_benchmark(config, progress=not args.no_progress)

@@ -18,6 +18,7 @@ from humanseg.models import (
     get_preset,
     images_to_tensor,
 )
+from humanseg.models.base import plate_prior
 from humanseg.models.blocks import max_unpool2x2
 
 
@@ -84,7 +85,8 @@ def test_unknown_names_list_the_valid_ones():
 def test_model_config_round_trips_as_plain_dict():
     cfg = ModelConfig("unet", width=0.5, inputs="frame+plate", input_size=(120, 160))
     d = cfg.to_dict()
-    assert d == {"arch": "unet", "width": 0.5, "inputs": "frame+plate", "classes": 2, "input_size": [120, 160]}
+    assert d == {"arch": "unet", "width": 0.5, "inputs": "frame+plate", "classes": 2, "input_size": [120, 160],
+                 "prior": False}
     assert ModelConfig.from_dict(d) == cfg
     with pytest.raises(ValueError, match="unknown model config keys"):
         ModelConfig.from_dict({**d, "depth": 3})
@@ -149,3 +151,49 @@ def test_predict_needs_no_grad_and_matches_device():
     model = SegNet(ModelConfig("segnet", width=0.0625))
     prob = model.predict(torch.rand(1, 3, 32, 32))
     assert not prob.requires_grad and prob.dtype == torch.float32
+
+
+def _frame_and_plate(h: int = 48, w: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """A textured plate and a frame with a 20x10 'person' that differs by 60 levels in every channel."""
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    plate = torch.stack([0.4 + 0.1 * torch.sin(xx / 5.0), 0.5 + 0.1 * torch.cos(yy / 4.0), 0.45 + 0 * xx])[None]
+    frame = plate.clone()
+    frame[..., 14:34, 27:37] = (frame[..., 14:34, 27:37] + 60 / 255).clamp(0, 1)
+    return frame, plate
+
+
+def test_plate_prior_follows_the_plate_diff_rule():
+    frame, plate = _frame_and_plate()
+    prob = plate_prior(frame, plate)[0, 0]
+    # Distance sqrt(3)*60 = 104 >> 45 inside the person, 0 outside: a clean 0/1 box after the morphology.
+    expect = torch.zeros_like(prob)
+    expect[14:34, 27:37] = 1.0
+    assert torch.equal(prob, expect)
+    # On the ramp: a uniform distance of 35 (the threshold) gives 0.5 everywhere.
+    shifted = (plate + 35 / 255 / 3**0.5).clamp(0, 1)
+    assert torch.allclose(plate_prior(shifted, plate), torch.full_like(prob, 0.5)[None, None], atol=1e-3)
+
+
+def test_untrained_prior_model_is_the_plate_difference():
+    frame, plate = _frame_and_plate()
+    config = ModelConfig("unet", width=0.0625, inputs="frame+plate+diff", prior=True)
+    model = build_model(config).eval()
+    assert config.in_channels == 9 and config.net_channels == 10
+    assert model.down[0][0].in_channels == 10  # the prior is one more channel for the network
+    prob = model.predict(compose_input(frame, plate, "frame+plate+diff"))[0]
+    # Zero last layer: the output is the prior, bounded at 0.02 / 0.98 so training can overrule it.
+    assert torch.allclose(prob[14:34, 27:37], torch.tensor(0.98), atol=1e-4)
+    outside = torch.ones_like(prob, dtype=torch.bool)
+    outside[14:34, 27:37] = False
+    assert torch.allclose(prob[outside], torch.tensor(0.02), atol=1e-4)
+    assert get_preset("unet-fast-prior").prior and get_preset("unet-fast-prior").input_size == (240, 320)
+    segnet = build_model(ModelConfig("segnet", width=0.0625, inputs="frame+plate", prior=True)).eval()
+    assert torch.allclose(segnet.predict(compose_input(frame, plate, "frame+plate"))[0], prob, atol=1e-4)
+
+
+def test_prior_needs_a_plate_and_round_trips():
+    with pytest.raises(ValueError, match="prior=True needs the plate"):
+        ModelConfig("unet", inputs="frame", prior=True)
+    config = get_preset("unet-fast-prior")
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    assert ModelConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "prior"}).prior is False

@@ -6,6 +6,12 @@ Tensor contract (all architectures):
   9 (frame, plate, ``|frame - plate|``), built by :func:`compose_input`;
 - normalisation happens inside the model (registered buffers), so callers never normalise;
 - ``forward`` returns logits ``[B, classes, H, W]``; ``predict`` returns person probabilities ``[B, H, W]``.
+
+Plate prior (``ModelConfig.prior``): the model computes the plate-difference baseline's person probability from
+its own frame and plate inputs (:func:`plate_prior`), sees it as one more input channel, and adds its log-odds to
+the person logit. The network's last layer starts at zero, so an untrained model *is* the plate difference and
+training only learns corrections: where people match the background colour (recall) and where shadows, light
+changes and plate errors differ from the plate without a person (precision).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 #: Input options: which images are stacked along the channel axis.
@@ -27,6 +34,16 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DIFF_MEAN = (0.025, 0.025, 0.025)
 DIFF_STD = (0.07, 0.07, 0.07)
+# The prior channel is a probability that is 0 almost everywhere and 1 on people (5-15% of pixels).
+PRIOR_MEAN = (0.1,)
+PRIOR_STD = (0.3,)
+
+# The plate prior's rule: the plate-diff segmenter's defaults (humanseg.segmenters.plate_diff), at 240 lines.
+PRIOR_THRESHOLD = 35.0  # RGB Euclidean distance (0..441) where the probability is 0.5
+PRIOR_RAMP = 20.0  # width of the linear ramp from 0 to 1
+PRIOR_OPEN, PRIOR_CLOSE = 1, 3  # morphology radii in pixels at PRIOR_REFERENCE_HEIGHT rows
+PRIOR_REFERENCE_HEIGHT = 240
+PRIOR_CLAMP = 0.02  # the prior's log-odds are bounded at +-3.9 so the network can always overrule it
 
 
 @dataclass(frozen=True)
@@ -36,7 +53,8 @@ class ModelConfig:
     ``arch``: architecture name in :data:`humanseg.models.ARCHITECTURES`; ``width``: channel multiplier
     (1.0 = the paper's channel counts); ``inputs``: ``"frame"``, ``"frame+plate"`` or ``"frame+plate+diff"``;
     ``classes``: output classes (2: background, person); ``input_size``: (height, width) in pixels that frames are
-    resized to before the network (the training size).
+    resized to before the network (the training size); ``prior``: learn corrections to the plate-difference
+    probability instead of the mask itself (plate inputs only; see the module docstring).
     """
 
     arch: str
@@ -44,10 +62,13 @@ class ModelConfig:
     inputs: str = "frame"
     classes: int = 2
     input_size: tuple[int, int] = (240, 320)
+    prior: bool = False
 
     def __post_init__(self) -> None:
         if self.inputs not in INPUTS:
             raise ValueError(f"unknown inputs {self.inputs!r}; valid: {', '.join(INPUTS)}")
+        if self.prior and self.inputs == "frame":
+            raise ValueError("prior=True needs the plate: use inputs 'frame+plate' or 'frame+plate+diff'")
         if not self.width > 0:
             raise ValueError(f"width must be > 0, got {self.width}")
         if self.classes < 2:
@@ -61,6 +82,11 @@ class ModelConfig:
     def in_channels(self) -> int:
         """Channels the network takes: 3, 6 or 9."""
         return INPUTS[self.inputs]
+
+    @property
+    def net_channels(self) -> int:
+        """Channels the first layer sees: the inputs, plus the prior channel the model computes itself."""
+        return self.in_channels + int(self.prior)
 
     @property
     def needs_plate(self) -> bool:
@@ -92,14 +118,41 @@ def scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-def normalisation(inputs: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel (mean, std) for an ``inputs`` option."""
+def normalisation(inputs: str, prior: bool = False) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) for an ``inputs`` option (and the prior channel after them)."""
     mean, std = IMAGENET_MEAN, IMAGENET_STD
     if inputs in ("frame+plate", "frame+plate+diff"):
         mean, std = mean + IMAGENET_MEAN, std + IMAGENET_STD
     if inputs == "frame+plate+diff":
         mean, std = mean + DIFF_MEAN, std + DIFF_STD
+    if prior:
+        mean, std = mean + PRIOR_MEAN, std + PRIOR_STD
     return mean, std
+
+
+def _erode(x: torch.Tensor, r: int) -> torch.Tensor:
+    return -F.max_pool2d(-x, 2 * r + 1, 1, r)
+
+
+def _dilate(x: torch.Tensor, r: int) -> torch.Tensor:
+    return F.max_pool2d(x, 2 * r + 1, 1, r)
+
+
+def plate_prior(frame: torch.Tensor, plate: torch.Tensor) -> torch.Tensor:
+    """The plate-difference person probability ``[B, 1, H, W]`` of frames and plates in [0, 1].
+
+    Same rule as the ``plate-diff`` segmenter's defaults: a linear ramp on the RGB Euclidean distance, then a
+    grey-level opening and closing (square windows here) with radii scaled to the input height.
+    """
+    dist = (frame - plate).float().pow(2).sum(dim=1, keepdim=True).sqrt() * 255.0
+    prob = ((dist - (PRIOR_THRESHOLD - PRIOR_RAMP / 2)) / PRIOR_RAMP).clamp(0.0, 1.0)
+    scale = frame.shape[-2] / PRIOR_REFERENCE_HEIGHT
+    r_open, r_close = (round(r * scale) for r in (PRIOR_OPEN, PRIOR_CLOSE))
+    if r_open > 0:
+        prob = _dilate(_erode(prob, r_open), r_open)
+    if r_close > 0:
+        prob = _erode(_dilate(prob, r_close), r_close)
+    return prob.to(frame.dtype)
 
 
 def compose_input(frame: torch.Tensor, plate: torch.Tensor | None = None, inputs: str = "frame") -> torch.Tensor:
@@ -150,7 +203,7 @@ class SegModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        mean, std = normalisation(config.inputs)
+        mean, std = normalisation(config.inputs, config.prior)
         # Not persistent: always rebuilt from ``config``, so old checkpoints never carry stale constants.
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
@@ -171,7 +224,22 @@ class SegModel(nn.Module):
                 f"{type(self).__name__} needs inputs of at least {self.min_size}x{self.min_size} pixels, got "
                 f"{tuple(x.shape[-2:])}; resize or pad the frame to at least {self.min_size} pixels per side"
             )
-        return self._forward((x - self.mean) / self.std)
+        if not self.config.prior:
+            return self._forward((x - self.mean) / self.std)
+        prob = plate_prior(x[:, :3], x[:, 3:6])
+        x = torch.cat([x, prob], dim=1)
+        logits = self._forward((x - self.mean) / self.std)
+        p = prob.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)
+        log_odds = torch.log(p) - torch.log1p(-p)
+        # Person is class 1: the prior moves its logit, the other classes stay as the network says.
+        return torch.cat([logits[:, :1], logits[:, 1:2] + log_odds.to(logits.dtype), logits[:, 2:]], dim=1)
+
+    def _zero_last(self, layer: nn.Module) -> None:
+        """Start a prior model at the prior: the layer producing the logits starts at zero."""
+        if self.config.prior:
+            nn.init.zeros_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -32,7 +32,7 @@ class SegNet(SegModel):
         super().__init__(config)
         chans = [scaled(c, config.width) for _, c in VGG16_BLOCKS]
         self.encoder = nn.ModuleList()
-        cin = config.in_channels
+        cin = config.net_channels
         for (n, _), c in zip(VGG16_BLOCKS, chans, strict=True):
             self.encoder.append(nn.Sequential(*[ConvBNReLU(cin if i == 0 else c, c) for i in range(n)]))
             cin = c
@@ -47,6 +47,7 @@ class SegNet(SegModel):
         # The paper's last decoder layer of block 1 is the classifier itself (no BN/ReLU).
         self.classifier = nn.Conv2d(chans[0], config.classes, 3, padding=1)
         _init_weights(self)
+        self._zero_last(self.classifier)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled: list[tuple[torch.Tensor, torch.Size]] = []

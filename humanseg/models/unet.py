@@ -36,7 +36,7 @@ class UNet(SegModel):
             layers: list[nn.Module] = []
             if i > 0:
                 layers.append(nn.LeakyReLU(0.2, inplace=False))
-            cin = config.in_channels if i == 0 else chans[i - 1]
+            cin = config.net_channels if i == 0 else chans[i - 1]
             use_bn = 0 < i < depth - 1
             layers.append(nn.Conv2d(cin, c, 4, 2, 1, bias=not use_bn))
             if use_bn:
@@ -55,6 +55,7 @@ class UNet(SegModel):
             )
         self.head = nn.Sequential(nn.ReLU(inplace=False), nn.ConvTranspose2d(2 * chans[0], config.classes, 4, 2, 1))
         _init_weights(self)
+        self._zero_last(self.head[-1])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2], x.shape[-1]

@@ -50,7 +50,7 @@ def test_plate_model_uses_checkpoint_plate_or_the_callers(tmp_path):
     ckpt = save_checkpoint(tmp_path / "plate.pt", model, plate=plate)
     frame, _ = add_person(cv2.resize(plate, (150, 100)), rng)  # a frame at another size than the model
 
-    seg = SegNetSegmenter(ckpt)
+    seg = SegNetSegmenter(ckpt, complete=False)  # the network alone (completion has its own test)
     assert np.array_equal(seg.plate, plate)
     prob = seg.segment(frame)
     # Reference: resize frame and plate to the model size, run the model, resize back.
@@ -87,3 +87,34 @@ def test_from_model_restores_training_mode():
     seg = SegNetSegmenter.from_model(model)
     out = seg.segment(np.zeros((40, 50, 3), np.uint8))
     assert out.shape == (40, 50) and model.training
+
+
+class _TopOfLeftBox(torch.nn.Module):
+    """A stand-in plate network that finds only the top half of the red box on the left of the frame."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(9, 1, 1)  # a parameter, so the segmenter finds the device
+        self.config = ModelConfig("unet", inputs="frame+plate+diff", input_size=(60, 80))
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        red = (x[:, 0] > 0.7) & (x[:, 1] < 0.3)
+        rows = torch.arange(x.shape[-2])[:, None] < 25
+        cols = torch.arange(x.shape[-1])[None, :] < 40
+        return (red & rows & cols).float()
+
+
+def test_plate_completion_adds_the_blobs_the_network_touches():
+    rng = np.random.default_rng(1)
+    plate = make_plate((60, 80), rng)
+    frame = plate.copy()
+    frame[10:40, 10:20] = (230, 20, 20)  # a person the network half finds
+    frame[10:40, 50:60] = (230, 20, 20)  # a change the network does not call a person
+    network_only = SegNetSegmenter.from_model(_TopOfLeftBox(), plate, complete=False).segment(frame) > 0.5
+    assert network_only.sum() == 15 * 10 and network_only[10:25, 10:20].all()
+    completed = SegNetSegmenter.from_model(_TopOfLeftBox(), plate).segment(frame) > 0.5
+    expect = np.zeros((60, 80), bool)
+    expect[10:40, 10:20] = True  # the whole left blob; the right one stays out
+    assert np.array_equal(completed, expect)
+    # A frame-only model has no plate to complete with.
+    assert SegNetSegmenter.from_model(build_model(ModelConfig("unet", width=0.0625))).complete is False

@@ -866,6 +866,8 @@ def mean_over_sequences(results: dict[str, dict[str, Any]]) -> dict[str, dict[st
 
 def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> str:
     """The human-readable report: settings, a table per sequence with its winner, the mean over sequences."""
+    from humanseg.models import get_preset
+
     s = run["settings"]
     t = run["timings"]
     size = f"{s['size'][0]}x{s['size'][1]}" if s.get("size") else "plate size (at most 480 rows)"
@@ -883,6 +885,11 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         "|---|---|",
         f"| training budget | {s['minutes']:g} min per sequence (dataset building and scoring come on top) |",
         f"| model preset | {s['model']} |",
+        "| site model output | "
+        + ("network + plate completion (plate-difference blobs that touch its mask are added) |"
+           if get_preset(s["model"]).needs_plate else "network |"),  # fmt: skip
+        "| estimated plates | temporal median of the input frames, "
+        + (f"people marked by {s['plate_people']} left out |" if s.get("plate_people") else "motion masking only |"),
         f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']} |",
         f"| perspective | {s['perspective'] or 'generic surveillance view (dataset_builder default)'} |",
         f"| baselines | {', '.join(s['baselines']) or 'none'} |",

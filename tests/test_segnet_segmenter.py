@@ -116,5 +116,11 @@ def test_plate_completion_adds_the_blobs_the_network_touches():
     expect = np.zeros((60, 80), bool)
     expect[10:40, 10:20] = True  # the whole left blob; the right one stays out
     assert np.array_equal(completed, expect)
+    # A light change that merges with the person into one large blob (network share 150 / 1100 < 1/4) stays out.
+    lit = frame.copy()
+    lit[40:60, 0:40] = np.clip(lit[40:60, 0:40].astype(int) + 90, 0, 255)
+    lit[40:60, 10:20] = (230, 20, 20)  # the person's legs, inside the lit patch, ...
+    lit[40:60, 0:10] = 255  # ... and a lit area that is not red
+    assert np.array_equal(SegNetSegmenter.from_model(_TopOfLeftBox(), plate).segment(lit) > 0.5, network_only)
     # A frame-only model has no plate to complete with.
     assert SegNetSegmenter.from_model(build_model(ModelConfig("unet", width=0.0625))).complete is False

@@ -209,6 +209,8 @@ def test_report_chart_montage_and_run_files(bench):
     assert "## Mean over 2 sequences" in report
     assert "Winner: **plate-diff**" in report
     assert "0.02 min per sequence" in report
+    assert "| site model output | network |" in report  # segnet-tiny takes no plate: nothing to complete
+    assert "| estimated plates | temporal median of the input frames, people marked by plate-diff left out |" in report
 
     with Image.open(out / "f_measure.png") as chart:
         assert chart.format == "PNG" and chart.width >= 400 and chart.height >= 300

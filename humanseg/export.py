@@ -3,7 +3,9 @@
 ``export_onnx``: inputs ``frame`` (float ``[B, 3, H, W]`` RGB in [0, 1]) and, for plate-conditioned models,
 ``plate`` (same layout, the empty scene at the frame's size); output ``person`` ``[B, 1, H, W]``, the person
 probability. Batch, height and width are dynamic. Resize frames to the model's input size
-(``model_config.input_size`` in the checkpoint) for the accuracy it was trained for.
+(``model_config.input_size`` in the checkpoint) for the accuracy it was trained for. Both graphs hold the
+network only (a prior model's plate prior included): the ``segnet`` segmenter's plate completion, a
+post-process at frame resolution, is not part of them.
 
 ``export_rembg``: a graph shaped for rembg's ``u2net_custom`` session (rembg 2.0.x, ``sessions/u2net_custom.py``
 and ``sessions/base.py``). rembg resizes the image to 320x320 (Lanczos), divides by the image's maximum value,

@@ -684,7 +684,7 @@ def _train(config: Any, dataset: Path, out: Path, progress: bool, desc: str, say
     device = ""
     best_val: float | None = None
     try:
-        for event in train(config, dataset, out):
+        for event in train(config, dataset, out, progress=progress):
             last = event
             device = event.device or device
             if event.kind == "val" and event.val_f is not None:

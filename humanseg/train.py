@@ -443,6 +443,7 @@ def train(
     val_sequences: Sequence[str | Path] = (),
     resume: bool = False,
     stop: threading.Event | None = None,
+    progress: bool = True,
 ) -> Iterator[TrainEvent]:
     """Train, yielding :class:`TrainEvent` s; see the module docstring.
 
@@ -450,7 +451,8 @@ def train(
     ``best.pt`` is chosen by their mean F-measure, else by IoU on the composite val split (else by training
     loss). ``resume``: continue ``out_dir/last.pt`` exactly where it stopped (the options must match the saved
     ones except ``minutes``, ``epochs``, ``val_every``, ``workers``, ``device``). ``stop``: set it to end the run
-    after the current step; ``last.pt`` is saved and a ``done`` event follows.
+    after the current step; ``last.pt`` is saved and a ``done`` event follows. ``progress``: a bar on stderr
+    while the dataset loads (rank 0 only); the events are the progress of training itself.
     """
     config.validate()
     dist = _Dist.from_env()
@@ -463,7 +465,8 @@ def train(
         torch.distributed.init_process_group(backend)
         own_group = True
     try:
-        run = _Run(config, Path(dataset_dir), Path(out_dir), [Path(s) for s in val_sequences], resume, stop, dist)
+        run = _Run(config, Path(dataset_dir), Path(out_dir), [Path(s) for s in val_sequences], resume, stop, dist,
+                   progress)  # fmt: skip
         yield from run.events()
     finally:
         torch.set_num_threads(threads_before)  # the thread count is process-wide: leave it as found
@@ -483,6 +486,7 @@ class _Run:
         resume: bool,
         stop: threading.Event | None,
         dist: _Dist,
+        progress: bool = True,
     ) -> None:
         self.t_start = time.perf_counter()
         self.config, self.dataset_dir, self.out_dir = config, dataset_dir, out_dir
@@ -510,7 +514,7 @@ class _Run:
         np.random.seed(config.seed % 2**32)
 
         self.model_config = config.model_config()
-        data = load_dataset(dataset_dir, size=self.model_config.input_size, progress=dist.main)
+        data = load_dataset(dataset_dir, size=self.model_config.input_size, progress=progress and dist.main)
         if saved is not None and saved.get("dataset_id") != data.id:
             raise ValueError(
                 f"{self.last_path} was trained on dataset id {saved.get('dataset_id')!r}, but {dataset_dir} has "
@@ -795,7 +799,7 @@ def run_training(
 ) -> TrainEvent:
     """Run :func:`train` to the end without progress output; return the ``done`` event."""
     done = None
-    for ev in train(config, dataset_dir, out_dir, val_sequences, resume=resume, stop=stop):
+    for ev in train(config, dataset_dir, out_dir, val_sequences, resume=resume, stop=stop, progress=False):
         if ev.kind == "done":
             done = ev
     if done is None:  # train() always ends with a done event unless it raised

@@ -24,10 +24,14 @@ from humanseg.segmenters.segnet import SegNetSegmenter
 from humanseg.video import read_image
 
 
-@pytest.fixture(params=["segnet", "unet"])
+@pytest.fixture(params=["segnet", "unet", "unet-prior"])
 def plate_checkpoint(tmp_path, request):
     torch.manual_seed(0)
-    model = build_model(ModelConfig(request.param, width=0.0625, inputs="frame+plate+diff", input_size=(48, 64)))
+    arch, prior = request.param.split("-")[0], request.param.endswith("prior")
+    config = ModelConfig(arch, width=0.0625, inputs="frame+plate+diff", input_size=(48, 64), prior=prior)
+    model = build_model(config)
+    if prior:  # the last layer starts at zero: give it weights so the network's part is exported too
+        torch.nn.init.normal_(model.head[-1].weight, std=0.05)
     model.train()
     with torch.no_grad():
         model(torch.rand(4, 9, 48, 64))  # non-trivial BN statistics

@@ -249,7 +249,7 @@ def test_report_lists_skipped_baseline(bench):
     assert f"## Skipped baselines\n\n- mediapipe: {reason}" in text
 
 
-def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch):
+def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):
     """In process, with a fetcher that fails as it would offline: mediapipe is recorded as skipped, and the
     plate (no empty-scene image here) is estimated without it, once asked for."""
     monkeypatch.setenv("HUMANSEG_MODELS", str(tmp_path / "models"))  # empty cache
@@ -266,6 +266,7 @@ def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch):
         baselines=("plate-diff", "mediapipe"), workers=1, device="cpu",
     )  # fmt: skip
     out = run_site_benchmark(config, progress=False, log=lambda _: None, fetch=offline)
+    assert capsys.readouterr().err == ""  # progress=False: no bar at all, the trainer's dataset loading included
     assert calls == ["mediapipe"]
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["cam"]
     assert rows == out["results"]["cam"]

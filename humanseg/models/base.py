@@ -138,15 +138,16 @@ def _dilate(x: torch.Tensor, r: int) -> torch.Tensor:
     return F.max_pool2d(x, 2 * r + 1, 1, r)
 
 
-def plate_prior(frame: torch.Tensor, plate: torch.Tensor) -> torch.Tensor:
+def plate_prior(frame: torch.Tensor, plate: torch.Tensor, height: int | None = None) -> torch.Tensor:
     """The plate-difference person probability ``[B, 1, H, W]`` of frames and plates in [0, 1].
 
     Same rule as the ``plate-diff`` segmenter's defaults: a linear ramp on the RGB Euclidean distance, then a
-    grey-level opening and closing (square windows here) with radii scaled to the input height.
+    grey-level opening and closing (square windows here) with radii scaled to ``height`` rows (default: the
+    input's; models pass their training height, so the radii are constants in exported graphs).
     """
     dist = (frame - plate).float().pow(2).sum(dim=1, keepdim=True).sqrt() * 255.0
     prob = ((dist - (PRIOR_THRESHOLD - PRIOR_RAMP / 2)) / PRIOR_RAMP).clamp(0.0, 1.0)
-    scale = frame.shape[-2] / PRIOR_REFERENCE_HEIGHT
+    scale = (height if height is not None else int(frame.shape[-2])) / PRIOR_REFERENCE_HEIGHT
     r_open, r_close = (round(r * scale) for r in (PRIOR_OPEN, PRIOR_CLOSE))
     if r_open > 0:
         prob = _dilate(_erode(prob, r_open), r_open)
@@ -226,7 +227,7 @@ class SegModel(nn.Module):
             )
         if not self.config.prior:
             return self._forward((x - self.mean) / self.std)
-        prob = plate_prior(x[:, :3], x[:, 3:6])
+        prob = plate_prior(x[:, :3], x[:, 3:6], self.config.input_size[0])
         x = torch.cat([x, prob], dim=1)
         logits = self._forward((x - self.mean) / self.std)
         p = prob.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)

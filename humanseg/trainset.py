@@ -63,8 +63,9 @@ class TrainSet:
         return torch.nonzero(mask).flatten()
 
     def plate_array(self, name: str | None = None) -> np.ndarray:
-        """One plate as RGB ``uint8`` ``H x W x 3``: ``name`` (a path relative to the dataset, or a file name in
-        ``plates/``), or the first plate when ``None``."""
+        """One plate as RGB ``uint8`` ``H x W x 3`` at its own resolution (the site's, not the training size):
+        ``name`` (a path relative to the dataset, or a file name in ``plates/``), or the first plate when
+        ``None``. Checkpoints keep it, so segmenting and plate completion see the full-resolution plate."""
         if name is None:
             i = 0
         else:
@@ -72,7 +73,7 @@ class TrainSet:
             if not matches:
                 raise ValueError(f"plate {name!r} is not in the dataset; its plates: {', '.join(self.plate_names)}")
             i = matches[0]
-        return self.plates[i].permute(1, 2, 0).contiguous().numpy()
+        return _read_rgb(self.root / self.plate_names[i], None)
 
 
 def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:

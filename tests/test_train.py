@@ -15,6 +15,7 @@ from humanseg.checkpoint import load_checkpoint, read_checkpoint
 from humanseg.models import compose_input
 from humanseg.train import TrainConfig, lr_at, run_training, train
 from humanseg.trainset import augment_batch, class_weights, imperfect_plates, load_dataset
+from humanseg.video import read_image
 
 # One CPU thread: on a shared 2-core machine a second thread mostly waits for a busy core.
 TINY = {"model": "segnet-tiny", "size": (48, 64), "batch_size": 4, "minutes": None, "threads": 1}
@@ -141,8 +142,10 @@ def test_plate_model_trains_and_stores_the_plate(tmp_path):
     run_training(config, dataset, tmp_path / "run")
     model, info = load_checkpoint(tmp_path / "run" / "best.pt")
     assert model.config.inputs == "frame+plate+diff" and model.config.input_size == (48, 64)
-    expected = load_dataset(dataset).plate_array("plate001.png")
+    expected = load_dataset(dataset, size=(24, 32)).plate_array("plate001.png")
     assert np.array_equal(info.plate, expected)
+    # The plate as the dataset stores it, not resized to the training size.
+    assert np.array_equal(info.plate, read_image(dataset / "plates" / "plate001.png"))
 
 
 def test_frame_only_model_stores_no_plate():

@@ -429,9 +429,12 @@ def _plate_sizes(site: ws.Site) -> set[tuple[int, int]]:
 
 
 @user_errors
-def estimate_site_plates(site_name: str, clip: Any, count: float, progress: gr.Progress = PROGRESS) -> dict:
-    """Store a site clip and estimate ``count`` plates from it (temporal median, people removed)."""
-    from dataset_builder.backgrounds import estimate_plates, save_plates
+def estimate_site_plates(
+    site_name: str, clip: Any, count: float, leave_out_people: bool = False, progress: gr.Progress = PROGRESS
+) -> dict:
+    """Store a site clip and estimate ``count`` plates from it (temporal median, people removed; with
+    ``leave_out_people`` also the people MediaPipe finds, for someone standing still most of the clip)."""
+    from dataset_builder.backgrounds import estimate_plates, people_masker, save_plates
 
     site = current_site(site_name)
     src = upload_path(clip, "site clip")
@@ -441,8 +444,9 @@ def estimate_site_plates(site_name: str, clip: Any, count: float, progress: gr.P
     with open_frames(src) as reader:  # VideoError for text files, empty or zero-frame clips
         size = reader.size
     _check_one_view(site, {size}, f"The clip's frames ({src.name})")
+    people = people_masker("mediapipe") if leave_out_people else None  # a missing model file says how to fetch it
     stored = ws.store_file(src, site.clips_dir, overwrite=True)
-    plates = estimate_plates(stored, n, progress=progress_callback(progress, "estimating plates"))
+    plates = estimate_plates(stored, n, progress=progress_callback(progress, "estimating plates"), people=people)
     save_plates(plates, site.plates_dir, prefix=f"{ws.safe_stem(stored.stem)}-plate")
     updates = site_overview(site.name)
     updates[plates_status] = f"Estimated {len(plates)} plate(s) from {stored.name} ({size[0]}x{size[1]})."
@@ -1234,6 +1238,10 @@ with gr.Blocks(title="humanseg") as demo:
                     with gr.Row():
                         plate_count = gr.Number(label="Plates to estimate", value=1, minimum=1, precision=0)
                         estimate_btn = gr.Button("Estimate plates from clip")
+                    plate_people = gr.Checkbox(
+                        label="Leave out people MediaPipe finds (someone stands still for most of the clip)",
+                        value=False,
+                    )
                 with gr.Column(scale=2):
                     # fit_columns=False: a single plate keeps a thumbnail's shape instead of a cropped full-width strip
                     plates_gallery = gr.Gallery(
@@ -1423,7 +1431,7 @@ with gr.Blocks(title="humanseg") as demo:
     # Long steps show their progress bar on the output next to their button, not over every output they update.
     add_bg_btn.click(add_backgrounds, [site_dd, bg_files], [plates_gallery, plates_status], api_name="add_backgrounds")
     estimate_btn.click(
-        estimate_site_plates, [site_dd, site_clip, plate_count], [*OVERVIEW, plates_status],
+        estimate_site_plates, [site_dd, site_clip, plate_count, plate_people], [*OVERVIEW, plates_status],
         api_name="estimate_plates", show_progress_on=[plates_gallery],
     )  # fmt: skip
     plates_gallery.select(selected_plate, None, plate_sel, api_visibility="private")

@@ -886,7 +886,7 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         f"| training budget | {s['minutes']:g} min per sequence (dataset building and scoring come on top) |",
         f"| model preset | {s['model']} |",
         "| site model output | "
-        + ("network + plate completion (plate-difference blobs that touch its mask are added) |"
+        + ("network + plate completion (plate-difference blobs it covers for at least a quarter are added) |"
            if get_preset(s["model"]).needs_plate else "network |"),  # fmt: skip
         "| estimated plates | temporal median of the input frames, "
         + (f"people marked by {s['plate_people']} left out |" if s.get("plate_people") else "motion masking only |"),

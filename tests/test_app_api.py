@@ -54,7 +54,7 @@ def site(client, app_server, inputs) -> dict:
     assert created["site"]["value"] == SITE
     gallery, status = client.predict(SITE, [handle_file(inputs.plate)], api_name="/add_backgrounds")
     assert len(gallery) == 1 and "1 plate" in status
-    est = overview(client.predict(SITE, handle_file(inputs.site_clip), 1, api_name="/estimate_plates"))
+    est = overview(client.predict(SITE, handle_file(inputs.site_clip), 1, False, api_name="/estimate_plates"))
     actor = overview(
         client.predict(
             SITE, handle_file(inputs.actor_clip), handle_file(inputs.actor_masks_zip), "masks", 1,
@@ -136,6 +136,14 @@ def test_build_dataset(dataset, client):
     # A second build under the same name is refused with a message (the finished one is kept).
     with pytest.raises(AppError, match="already exists"):
         client.predict(SITE, "tiny", ["actor-masks"], 8, 48, 64, 0, "auto", api_name="/build_dataset")
+
+
+def test_plates_without_people_need_the_mediapipe_model(client, site, inputs, app_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("HUMANSEG_MODELS", str(tmp_path / "no_models"))  # the app runs in this process
+    before = sorted(p.name for p in (app_server.workspace / SITE / "plates").iterdir())
+    with pytest.raises(AppError, match="models fetch mediapipe"):
+        client.predict(SITE, handle_file(inputs.site_clip), 1, True, api_name="/estimate_plates")
+    assert sorted(p.name for p in (app_server.workspace / SITE / "plates").iterdir()) == before
 
 
 def test_a_site_is_one_camera_view(client, site, tmp_path):
@@ -320,4 +328,4 @@ def test_bad_zips_and_missing_choices_are_explained(client, inputs, app_server):
     with pytest.raises(AppError, match="needs the clip's masks"):
         client.predict(SITE, handle_file(inputs.actor_clip), None, "masks", 1, api_name="/extract_silhouettes")
     with pytest.raises(AppError, match="not a readable video"):
-        client.predict(SITE, handle_file(inputs.text_file), 1, api_name="/estimate_plates")
+        client.predict(SITE, handle_file(inputs.text_file), 1, False, api_name="/estimate_plates")

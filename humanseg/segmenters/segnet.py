@@ -8,9 +8,9 @@ Plate completion (plate models, on by default): every blob of the plate-differen
 segmenter with the same plate, at frame resolution) that the network's mask covers for at least a quarter is
 added to it. The network decides *which* changes are people; the plate difference gives their full extent at
 full resolution: thin limbs and edges the network's 240x320 input blurs, and what people carry (CDnet and SBI
-masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured post hoc on
-the dev sequences with 4-minute models: F 0.981 -> 0.994 (pedestrians, 15-minute model), 0.883 -> 0.911
-(HallAndMonitor), 0.897 -> 0.971 (CaVignal).
+masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured on the dev
+sequences with the 15-minute models of docs/dev_results (network alone -> completed): F 0.984 -> 0.994
+(pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).
 """
 
 from __future__ import annotations

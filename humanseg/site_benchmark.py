@@ -3,11 +3,13 @@
 For each labelled sequence of a fixed camera (CDnet layout), with actor silhouettes taken only from other footage:
 
 1. the site plate: the sequence's ``empty_bg*.jpg`` when present, else estimated from its own input frames
-   (``dataset_builder.backgrounds.estimate_plates``; the ground truth is never looked at);
+   with the people a generic segmenter finds left out (``dataset_builder.backgrounds.estimate_plates``,
+   ``plate_people``; the ground truth is never looked at);
 2. a composite dataset of that plate and the actors' silhouettes (``dataset_builder.build.build_dataset``);
 3. a model trained on it for at most the time budget (``humanseg.train.train``; composite validation only, so
    the sequence's ground truth never chooses the checkpoint);
-4. the trained model and the baselines scored on the sequence's real frames with the CDnet protocol
+4. the trained model (with plate completion for plate models, see ``humanseg.segmenters.segnet``) and the
+   baselines scored on the sequence's real frames with the CDnet protocol
    (``humanseg.evaluate.evaluate_sequence``), plus the F-measure on the frames where a person stands still.
 
 Silhouettes are cut from each ``--actors`` source once (method ``masks``) into ``OUT/actors/<name>/``. A source

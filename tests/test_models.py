@@ -169,6 +169,17 @@ def test_plate_prior_follows_the_plate_diff_rule():
     expect = torch.zeros_like(prob)
     expect[14:34, 27:37] = 1.0
     assert torch.equal(prob, expect)
+    # The plate-diff segmenter (same default rule, at 240 lines) gives the same mask on the same images.
+    from humanseg.segmenters.plate_diff import PlateDiffSegmenter
+
+    to_u8 = lambda t: (t[0].permute(1, 2, 0) * 255).round().byte().numpy()  # noqa: E731
+    big = lambda t: torch.nn.functional.interpolate(t, size=(240, 320), mode="nearest")  # noqa: E731
+    f8, p8 = to_u8(big(frame)), to_u8(big(plate))
+    ours = plate_prior(images_to_tensor(f8), images_to_tensor(p8))[0, 0]
+    theirs = torch.from_numpy(PlateDiffSegmenter(p8).segment(f8))
+    # Only the box's 4 corner pixels differ: the segmenter's 3x3 elliptical opening is a cross, ours a square.
+    assert int((theirs != ours).sum()) <= 4 and float(theirs.sum()) >= 100 * 50 - 4
+    assert float(ours.sum()) == 100 * 50  # the 5x enlarged person box, nothing else
     # On the ramp: a uniform distance of 35 (the threshold) gives 0.5 everywhere.
     shifted = (plate + 35 / 255 / 3**0.5).clamp(0, 1)
     assert torch.allclose(plate_prior(shifted, plate), torch.full_like(prob, 0.5)[None, None], atol=1e-3)

@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The plate prior's rule is the plate-diff segmenter's default rule (one definition; that module needs numpy only).
+from humanseg.segmenters import plate_diff
+
 #: Input options: which images are stacked along the channel axis.
 INPUTS: dict[str, int] = {"frame": 3, "frame+plate": 6, "frame+plate+diff": 9}
 
@@ -38,11 +41,6 @@ DIFF_STD = (0.07, 0.07, 0.07)
 PRIOR_MEAN = (0.1,)
 PRIOR_STD = (0.3,)
 
-# The plate prior's rule: the plate-diff segmenter's defaults (humanseg.segmenters.plate_diff), at 240 lines.
-PRIOR_THRESHOLD = 35.0  # RGB Euclidean distance (0..441) where the probability is 0.5
-PRIOR_RAMP = 20.0  # width of the linear ramp from 0 to 1
-PRIOR_OPEN, PRIOR_CLOSE = 1, 3  # morphology radii in pixels at PRIOR_REFERENCE_HEIGHT rows
-PRIOR_REFERENCE_HEIGHT = 240
 PRIOR_CLAMP = 0.02  # the prior's log-odds are bounded at +-3.9 so the network can always overrule it
 
 
@@ -146,9 +144,9 @@ def plate_prior(frame: torch.Tensor, plate: torch.Tensor, height: int | None = N
     input's; models pass their training height, so the radii are constants in exported graphs).
     """
     dist = (frame - plate).float().pow(2).sum(dim=1, keepdim=True).sqrt() * 255.0
-    prob = ((dist - (PRIOR_THRESHOLD - PRIOR_RAMP / 2)) / PRIOR_RAMP).clamp(0.0, 1.0)
-    scale = (height if height is not None else int(frame.shape[-2])) / PRIOR_REFERENCE_HEIGHT
-    r_open, r_close = (round(r * scale) for r in (PRIOR_OPEN, PRIOR_CLOSE))
+    prob = ((dist - (plate_diff.THRESHOLD - plate_diff.RAMP / 2)) / plate_diff.RAMP).clamp(0.0, 1.0)
+    scale = (height if height is not None else int(frame.shape[-2])) / plate_diff.REFERENCE_HEIGHT
+    r_open, r_close = (round(r * scale) for r in (plate_diff.OPEN_RADIUS, plate_diff.CLOSE_RADIUS))
     if r_open > 0:
         prob = _dilate(_erode(prob, r_open), r_open)
     if r_close > 0:

@@ -23,8 +23,12 @@ import numpy as np
 
 from humanseg.segmenters.base import Segmenter, load_rgb
 
+# The default rule, also computed inside prior models (humanseg.models.base.plate_prior), so both agree.
+THRESHOLD = 35.0  # RGB Euclidean distance (0..441) where the probability is 0.5
+RAMP = 20.0  # width of the linear ramp from probability 0 to 1
+OPEN_RADIUS, CLOSE_RADIUS = 1, 3  # morphology radii in pixels at REFERENCE_HEIGHT rows
 # Frame height the morphology radii are expressed at (the development footage is 240 lines high).
-_REFERENCE_HEIGHT = 240
+REFERENCE_HEIGHT = 240
 
 
 class PlateDiffSegmenter(Segmenter):
@@ -45,10 +49,10 @@ class PlateDiffSegmenter(Segmenter):
     def __init__(
         self,
         plate: np.ndarray | str | Path | None = None,
-        threshold: float = 35.0,
-        ramp: float = 20.0,
-        open_radius: int = 1,
-        close_radius: int = 3,
+        threshold: float = THRESHOLD,
+        ramp: float = RAMP,
+        open_radius: int = OPEN_RADIUS,
+        close_radius: int = CLOSE_RADIUS,
         buffer_size: int = 25,
         sample_every: int = 5,
     ) -> None:
@@ -109,7 +113,7 @@ class PlateDiffSegmenter(Segmenter):
     def _postprocess(self, prob: np.ndarray, height: int) -> np.ndarray:
         import cv2
 
-        scale = height / _REFERENCE_HEIGHT
+        scale = height / REFERENCE_HEIGHT
         for op, radius in ((cv2.MORPH_OPEN, self.open_radius), (cv2.MORPH_CLOSE, self.close_radius)):
             r = round(radius * scale)
             if radius and r >= 1:

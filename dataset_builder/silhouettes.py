@@ -420,9 +420,9 @@ def _candidate_masks(source: Path, method: str, step: int, max_frames: int | Non
 def _takes_plate(method: str) -> bool:
     if method in BUILTIN_METHODS:
         return False
-    from humanseg.segmenters import accepted_options
+    from humanseg.segmenters import capabilities
 
-    return "plate" in accepted_options(method)
+    return capabilities(method).takes_plate
 
 
 def methods() -> list[str]:

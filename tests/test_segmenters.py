@@ -78,6 +78,23 @@ def test_registry_classes_carry_their_name(name):
     assert issubclass(cls, Segmenter) and cls.name == name
 
 
+@pytest.mark.parametrize("name", ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "segnet"])
+def test_capabilities_agree_with_the_constructor(name):
+    caps = segmenters.capabilities(name)
+    takes = segmenters.accepted_options(name)
+    assert caps.takes_plate == ("plate" in takes)
+    assert caps.takes_checkpoint == ("checkpoint" in takes)
+    # Only the network trained on the site is "trained"; every baseline is fixed.
+    assert caps.trained == (name == "segnet")
+
+
+def test_label_defaults_to_the_name_and_can_be_set():
+    seg = create_segmenter("mog2")
+    assert seg.label == "mog2"
+    seg.label = "trained:siteA/run1"
+    assert seg.label == "trained:siteA/run1" and seg.name == "mog2"
+
+
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match="unknown segmenter 'mog3'") as err:
         create_segmenter("mog3")

@@ -13,17 +13,19 @@ from __future__ import annotations
 import importlib
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from humanseg.segmenters.base import Segmenter, validate_frame
 
 __all__ = [
     "DESCRIPTIONS",
+    "Capabilities",
     "OPTIONS",
     "REGISTRY",
     "Segmenter",
     "accepted_options",
     "available",
+    "capabilities",
     "create_segmenter",
     "describe",
     "get_class",
@@ -86,6 +88,23 @@ def get_class(name: str) -> type[Segmenter]:
     if not (isinstance(cls, type) and issubclass(cls, Segmenter)):
         raise TypeError(f"registry entry {REGISTRY[name]!r} for {name!r} is not a Segmenter subclass")
     return cls
+
+
+class Capabilities(NamedTuple):
+    """What a backend class takes and is (see the flags on :class:`Segmenter`)."""
+
+    takes_plate: bool
+    takes_checkpoint: bool
+    trained: bool
+
+
+def capabilities(name: str) -> Capabilities:
+    """The capability flags of backend ``name``, read from its class (no backend is built, no model loaded).
+
+    Raises ``ValueError`` for an unknown name and ``ImportError`` as :func:`get_class` does.
+    """
+    cls = get_class(name)
+    return Capabilities(cls.takes_plate, cls.takes_checkpoint, cls.trained)
 
 
 def accepted_options(name: str) -> list[str]:

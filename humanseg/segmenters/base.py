@@ -13,12 +13,31 @@ import numpy as np
 
 
 class Segmenter:
-    """Base class of all backends: subclasses set ``name`` and implement ``_segment``."""
+    """Base class of all backends: subclasses set ``name`` and implement ``_segment``.
+
+    The capability flags are class attributes, so callers read them from the registry class without building a
+    backend (:func:`humanseg.segmenters.capabilities`) instead of checking backend names.
+    """
 
     #: Registry key of the backend (e.g. ``"mog2"``).
     name: str = ""
     #: True when the output for a frame depends on earlier frames (``reset()`` matters).
     stateful: bool = False
+    #: True when the constructor takes the site's empty-scene ``plate`` (pass it only to such backends).
+    takes_plate: bool = False
+    #: True when the constructor takes a trained ``checkpoint`` file.
+    takes_checkpoint: bool = False
+    #: True for a network trained on the site (``python -m humanseg train``), as opposed to a fixed baseline.
+    trained: bool = False
+
+    @property
+    def label(self) -> str:
+        """The one name this segmenter has in tables, captions and file names (``name`` unless set)."""
+        return getattr(self, "_label", None) or self.name
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._label = value
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
         """Segment one RGB ``uint8`` ``H x W x 3`` frame; return a ``float32`` ``H x W`` probability in [0, 1]."""

@@ -45,6 +45,7 @@ class PlateDiffSegmenter(Segmenter):
     """
 
     name = "plate-diff"
+    takes_plate = True
 
     def __init__(
         self,

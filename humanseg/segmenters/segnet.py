@@ -39,6 +39,9 @@ class SegNetSegmenter(Segmenter):
     """
 
     name = "segnet"
+    takes_plate = True
+    takes_checkpoint = True
+    trained = True
 
     def __init__(
         self,

@@ -1,0 +1,48 @@
+"""Atomic file writes: a reader (another process, the app, a resumed run) sees the old file or the new one,
+never half of one, and a crash leaves no partial target behind.
+
+The data goes to a hidden temporary file beside the target (same folder, so same file system, so the rename is
+atomic) and is renamed over the target with ``os.replace``. The temporary name keeps the target's extension,
+because writers such as ``cv2.imwrite`` and video muxers pick the format from it. Files are created with
+``open()``, which honours the umask (``mkstemp`` would make them 0600, unreadable to others sharing the folder).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write ``path``'s new content to; it replaces ``path`` when the block ends without
+    an exception, and is removed when one is raised. The parent folder is created if missing.
+
+    >>> with atomic_path("run/model.onnx") as tmp:
+    ...     torch.onnx.export(module, args, tmp)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # pid + random token: concurrent writers of the same target (threads, DDP ranks) never share a temp file.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | Path, data: bytes | str, *, fsync: bool = False) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically; return the path. ``fsync``: flush it to the disk
+    before the rename, so even a power cut leaves the old or the new file (for checkpoints and downloads)."""
+    payload = data.encode() if isinstance(data, str) else data
+    with atomic_path(path) as tmp:
+        with open(tmp, "xb") as f:
+            f.write(payload)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+    return Path(path)

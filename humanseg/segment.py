@@ -19,8 +19,19 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from humanseg import metrics
 from humanseg.render import grid, mask_image, overlay
-from humanseg.video import H264Writer, PngMaskWriter, VideoError, open_frames, read_image, zip_folder
+from humanseg.video import (
+    H264Writer,
+    PngMaskWriter,
+    VideoError,
+    load_sequence,
+    open_frames,
+    read_image,
+    read_label,
+    zip_folder,
+)
+from humanseg.video import Sequence as LabelledSequence
 
 ProgressFn = Callable[[int, "int | None"], None]
 
@@ -103,15 +114,18 @@ def safe_filename(name: str) -> str:
 
 
 def _options_for(name: str, plate: np.ndarray | None, checkpoint: str | Path | None) -> dict[str, Any]:
-    """Only the options backend ``name`` accepts: `--plate` given for a plate-diff vs mog2 comparison must not
-    make mog2 fail. Unknown names fall through to ``create_segmenter``, whose error lists the valid ones."""
-    from humanseg.segmenters import REGISTRY, accepted_options
+    """Only the options backend ``name`` takes, read from its capability flags: `--plate` given for a plate-diff
+    vs mog2 comparison must not make mog2 fail. Unknown names fall through to ``create_segmenter``, whose error
+    lists the valid ones."""
+    from humanseg.segmenters import REGISTRY, capabilities
 
-    accepted = accepted_options(name) if name in REGISTRY else []
+    if name not in REGISTRY:
+        return {}
+    caps = capabilities(name)
     kwargs: dict[str, Any] = {}
-    if plate is not None and "plate" in accepted:
+    if plate is not None and caps.takes_plate:
         kwargs["plate"] = plate
-    if checkpoint is not None and "checkpoint" in accepted:
+    if checkpoint is not None and caps.takes_checkpoint:
         kwargs["checkpoint"] = checkpoint
     return kwargs
 
@@ -125,7 +139,8 @@ def resolve_segmenters(
     """Registry names and/or ready segmenter instances -> instances (names built with ``create_segmenter``).
 
     ``plate`` (an image path or RGB array of the empty scene) and ``checkpoint`` are handed only to backends
-    that take them. A plate or checkpoint that no requested backend uses is an error, not silently ignored.
+    whose class says it takes them (``takes_plate``, ``takes_checkpoint``). A plate or checkpoint that no
+    requested backend uses is an error, not silently ignored.
     """
     items = [segmenters] if isinstance(segmenters, str) or hasattr(segmenters, "segment") else list(segmenters)
     if not items:
@@ -166,12 +181,18 @@ def _close_created(spec: object, segs: Sequence[SegmenterLike]) -> None:
             seg.close()
 
 
+def label_of(segmenter: SegmenterLike) -> str:
+    """The name a segmenter has in tables, captions and file names: its ``label`` (e.g. ``trained:site/run``
+    for a site model), else its ``name``."""
+    return str(getattr(segmenter, "label", None) or segmenter.name)
+
+
 def _unique_names(segmenters: Sequence[SegmenterLike]) -> list[str]:
     """Method labels, suffixed _2, _3 ... where the same backend appears more than once."""
     seen: dict[str, int] = {}
     names = []
     for seg in segmenters:
-        base = str(seg.name)
+        base = label_of(seg)
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
     return names
@@ -221,6 +242,163 @@ def _fit_width(frame: np.ndarray, max_width: int) -> np.ndarray:
     return cv2.resize(frame, (max_width, new_h), interpolation=cv2.INTER_AREA)
 
 
+class _Outputs:
+    """The files :func:`segment_video` writes, fed one segmented frame at a time (see its docstring)."""
+
+    def __init__(
+        self,
+        out: Path,
+        names: list[str],
+        fps: float,
+        *,
+        save_pngs: bool,
+        side_by_side: bool,
+        tile_width: int,
+        threshold: float,
+        step: int,
+    ) -> None:
+        self.out, self.names, self.tile_width, self.threshold, self.step = out, names, tile_width, threshold, step
+        self.writers: list[H264Writer] = []
+        out.mkdir(parents=True, exist_ok=True)
+        self.stems = {n: safe_filename(n) for n in names}
+        try:
+            self.mask_w = {n: self._writer(f"{self.stems[n]}_mask.mp4", fps) for n in names}
+            self.over_w = {n: self._writer(f"{self.stems[n]}_overlay.mp4", fps) for n in names}
+            self.sbs_w = self._writer("side_by_side.mp4", fps) if side_by_side else None
+        except BaseException:
+            self.close()
+            raise
+        self.png_w: dict[str, PngMaskWriter] = {}
+        if save_pngs:
+            for n in names:
+                folder = out / f"{self.stems[n]}_masks"
+                if folder.exists():
+                    shutil.rmtree(folder)  # stale masks from an earlier, longer run would end up in the zip
+                self.png_w[n] = PngMaskWriter(folder, threshold=threshold)
+        self.timers = {n: _MeanTimer() for n in names}
+        self.frames = 0
+
+    def _writer(self, name: str, fps: float) -> H264Writer:
+        writer = H264Writer(self.out / name, fps)
+        self.writers.append(writer)
+        return writer
+
+    def write(self, item: SegmentedFrame) -> None:
+        tiles = [_fit_width(item.frame, self.tile_width)] if self.sbs_w is not None else []
+        captions = ["input"]
+        for n in self.names:
+            prob = item.probs[n]
+            self.timers[n].add(item.ms[n])
+            self.mask_w[n].write(mask_image(prob, self.threshold))
+            over = overlay(item.frame, prob, threshold=self.threshold)
+            self.over_w[n].write(over)
+            if n in self.png_w:
+                self.png_w[n].write(prob, item.index * self.step)
+            if self.sbs_w is not None:
+                tiles.append(_fit_width(over, self.tile_width))
+                captions.append(f"{n}  {self.timers[n].mean:.0f} ms/frame")
+        if self.sbs_w is not None:
+            self.sbs_w.write(grid(tiles, captions))
+        self.frames += 1
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
+
+    def methods(self) -> dict[str, MethodOutput]:
+        """Close the videos, zip the PNG masks; each method's files and speed."""
+        self.close()
+        out = {}
+        for n in self.names:
+            png = self.png_w.get(n)
+            out[n] = MethodOutput(
+                name=n,
+                mask_video=self.mask_w[n].path,
+                overlay_video=self.over_w[n].path,
+                masks_zip=zip_folder(png.folder, self.out / f"{self.stems[n]}_masks.zip") if png else None,
+                ms_per_frame=self.timers[n].mean,
+                frames=self.frames,
+            )
+        return out
+
+
+def _check_plate_size(plate: str | Path | np.ndarray | None, reader: Any) -> np.ndarray | None:
+    """The plate as an array, checked to be the size of the frames ``reader`` yields."""
+    plate_arr = read_image(plate) if isinstance(plate, (str, Path)) else plate
+    if plate_arr is not None and (plate_arr.shape[1], plate_arr.shape[0]) != reader.size:
+        shown = plate if isinstance(plate, (str, Path)) else "(array)"
+        raise VideoError(
+            f"plate {shown} is {plate_arr.shape[1]}x{plate_arr.shape[0]} but {reader.source} is "
+            f"{reader.size[0]}x{reader.size[1]}; use an empty-scene image from this camera at this size"
+        )
+    return plate_arr
+
+
+def _progress_sink(progress: bool | ProgressFn, total: int | None) -> tuple[ProgressFn, Callable[[], None]]:
+    """(update(done, total), close()) for ``progress``: a bool (a tqdm bar, see humanseg.progress) or a
+    ``progress(done, total)`` callable."""
+    if callable(progress):
+        return progress, lambda: None
+    from humanseg.progress import bar
+
+    shown = bar(total=total, desc="segment", unit="frame", enabled=bool(progress), leave=False)
+    return (lambda done, _total: shown.update(done - shown.n)), shown.close
+
+
+def _run(
+    reader: Any,
+    segmenters: str | SegmenterLike | Iterable[str | SegmenterLike],
+    out_dir: str | Path,
+    *,
+    plate: str | Path | np.ndarray | None,
+    checkpoint: str | Path | None,
+    step: int,
+    save_pngs: bool,
+    side_by_side: bool,
+    tile_width: int,
+    threshold: float,
+    progress: bool | ProgressFn,
+    on_frame: Callable[[SegmentedFrame], None] | None = None,
+) -> SegmentResult:
+    """Segment every frame of ``reader`` (closed here) into the files of :func:`segment_video`; ``on_frame``
+    sees each segmented frame after it is written (the scorer of :func:`segment_and_score`)."""
+    t_start = time.perf_counter()
+    outputs: _Outputs | None = None
+    segs: list[SegmenterLike] = []
+    update, close_bar = _progress_sink(progress, reader.frame_count)
+    try:
+        plate_arr = _check_plate_size(plate, reader)
+        segs = resolve_segmenters(segmenters, plate=plate_arr, checkpoint=checkpoint)
+        outputs = _Outputs(
+            Path(out_dir), _unique_names(segs), reader.fps, save_pngs=save_pngs, side_by_side=side_by_side,
+            tile_width=tile_width, threshold=threshold, step=step,
+        )  # fmt: skip
+        for item in segment_frames(reader, segs):
+            outputs.write(item)
+            if on_frame is not None:
+                on_frame(item)
+            update(outputs.frames, reader.frame_count)
+        if outputs.frames == 0:
+            raise VideoError(f"{reader.source}: no frames were read")
+        methods = outputs.methods()
+        return SegmentResult(
+            source=Path(reader.source),
+            out_dir=Path(out_dir),
+            frames=outputs.frames,
+            fps=reader.fps,
+            size=reader.size,
+            side_by_side=outputs.sbs_w.path if outputs.sbs_w is not None else None,
+            methods=methods,
+            seconds=time.perf_counter() - t_start,
+        )
+    finally:
+        close_bar()
+        if outputs is not None:
+            outputs.close()
+        reader.close()
+        _close_created(segmenters, segs)
+
+
 def segment_video(
     source: str | Path,
     segmenters: str | SegmenterLike | Iterable[str | SegmenterLike],
@@ -234,7 +412,7 @@ def segment_video(
     side_by_side: bool = True,
     tile_width: int = 480,
     threshold: float = 0.5,
-    progress: ProgressFn | None = None,
+    progress: bool | ProgressFn = False,
 ) -> SegmentResult:
     """Segment a video (or image folder) with one or more methods and write, in ``out_dir``:
 
@@ -243,92 +421,126 @@ def segment_video(
     - ``side_by_side.mp4``: input | each method's overlay, captioned "name  NN ms/frame" (running mean),
       each tile scaled to at most ``tile_width`` pixels wide.
 
-    Frames are read once and streamed. ``progress(done, total)`` is called after each frame (total may be None).
-    Returns the paths, frame count and each method's mean ms/frame (first frame excluded as warm-up).
+    Methods are named by their ``label`` (suffixed _2, _3 ... when one appears twice). Frames are read once and
+    streamed. ``progress``: True shows a tqdm bar (the app tracks it); a callable gets ``(done, total)`` after
+    each frame (total may be None). Returns the paths, frame count and each method's mean ms/frame (first
+    frame excluded as warm-up).
     """
-    t_start = time.perf_counter()
-    out = Path(out_dir)
     reader = open_frames(source, step=step, max_frames=max_frames)
-    writers: list[H264Writer] = []
-    segs: list[SegmenterLike] = []
-    try:
-        plate_arr = read_image(plate) if isinstance(plate, (str, Path)) else plate
-        if plate_arr is not None and (plate_arr.shape[1], plate_arr.shape[0]) != reader.size:
-            shown = plate if isinstance(plate, (str, Path)) else "(array)"
-            raise VideoError(
-                f"plate {shown} is {plate_arr.shape[1]}x{plate_arr.shape[0]} but {reader.source} is "
-                f"{reader.size[0]}x{reader.size[1]}; use an empty-scene image from this camera at this size"
-            )
-        segs = resolve_segmenters(segmenters, plate=plate_arr, checkpoint=checkpoint)
-        names = _unique_names(segs)
-        out.mkdir(parents=True, exist_ok=True)
-        stems = {n: safe_filename(n) for n in names}
-        mask_w = {n: H264Writer(out / f"{stems[n]}_mask.mp4", reader.fps) for n in names}
-        over_w = {n: H264Writer(out / f"{stems[n]}_overlay.mp4", reader.fps) for n in names}
-        writers += [*mask_w.values(), *over_w.values()]
-        sbs_w = H264Writer(out / "side_by_side.mp4", reader.fps) if side_by_side else None
-        if sbs_w is not None:
-            writers.append(sbs_w)
-        png_w: dict[str, PngMaskWriter] = {}
-        if save_pngs:
-            for n in names:
-                folder = out / f"{stems[n]}_masks"
-                if folder.exists():
-                    shutil.rmtree(folder)  # stale masks from an earlier, longer run would end up in the zip
-                png_w[n] = PngMaskWriter(folder, threshold=threshold)
-        timers = {n: _MeanTimer() for n in names}
+    return _run(
+        reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=step, save_pngs=save_pngs,
+        side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress,
+    )  # fmt: skip
 
-        done = 0
-        for item in segment_frames(reader, segs):
-            tiles = [_fit_width(item.frame, tile_width)] if sbs_w is not None else []
-            captions = ["input"]
-            for n in names:
-                prob = item.probs[n]
-                timers[n].add(item.ms[n])
-                mask_w[n].write(mask_image(prob, threshold))
-                over = overlay(item.frame, prob, threshold=threshold)
-                over_w[n].write(over)
-                if n in png_w:
-                    png_w[n].write(prob, item.index * step)
-                if sbs_w is not None:
-                    tiles.append(_fit_width(over, tile_width))
-                    captions.append(f"{n}  {timers[n].mean:.0f} ms/frame")
-            if sbs_w is not None:
-                sbs_w.write(grid(tiles, captions))
-            done += 1
-            if progress is not None:
-                progress(done, reader.frame_count)
-        for w in writers:
-            w.close()
-        if done == 0:
-            raise VideoError(f"{reader.source}: no frames were read")
 
-        methods = {}
-        for n in names:
-            zip_path = zip_folder(png_w[n].folder, out / f"{stems[n]}_masks.zip") if n in png_w else None
-            methods[n] = MethodOutput(
-                name=n,
-                mask_video=mask_w[n].path,
-                overlay_video=over_w[n].path,
-                masks_zip=zip_path,
-                ms_per_frame=timers[n].mean,
-                frames=done,
-            )
-        return SegmentResult(
-            source=Path(source),
-            out_dir=out,
-            frames=done,
-            fps=reader.fps,
-            size=reader.size,
-            side_by_side=sbs_w.path if sbs_w is not None else None,
-            methods=methods,
-            seconds=time.perf_counter() - t_start,
+class _SequenceScore:
+    """One method's CDnet score over a labelled sequence, frame by frame, by the rules of
+    :func:`humanseg.evaluate.evaluate_sequence` (it gives the same numbers for the same masks)."""
+
+    def __init__(self, seq: LabelledSequence, scored: set[int], first: int, last: int, tolerance: float) -> None:
+        self.seq, self.scored, self.first, self.last, self.tolerance = seq, scored, first, last, tolerance
+        self.total = metrics.Confusion()
+        self.boundary: list[float] = []
+        self.flicker = metrics.FlickerMeter()
+        self.ms = 0.0
+
+    def add(self, number: int, frame: np.ndarray, pred: np.ndarray, label: np.ndarray | None, ms: float) -> None:
+        self.ms += ms
+        if self.first <= number <= self.last:
+            self.flicker.update(frame, pred)
+        if label is not None:
+            positive, valid = metrics.label_masks(label, self.seq.roi)
+            self.total = self.total + metrics.count(pred, positive, valid)  # summed frame by frame
+            self.boundary.append(metrics.boundary_f(pred, positive, void=~valid, tolerance=self.tolerance))
+
+
+@dataclass
+class ScoredResult:
+    """What :func:`segment_and_score` wrote and measured: the files (as :func:`segment_video`) and one score
+    row per method with the keys of ``humanseg.evaluate.RESULT_KEYS`` (as ``evaluate_sequence`` returns)."""
+
+    result: SegmentResult
+    rows: list[dict[str, Any]]
+
+
+def segment_and_score(
+    seq_dir: str | Path,
+    segmenters: str | SegmenterLike | Iterable[str | SegmenterLike],
+    out_dir: str | Path,
+    *,
+    plate: str | Path | np.ndarray | None = None,
+    checkpoint: str | Path | None = None,
+    skip_first: bool | None = None,
+    save_pngs: bool = False,
+    side_by_side: bool = True,
+    tile_width: int = 480,
+    threshold: float = 0.5,
+    boundary_tolerance: float = metrics.DAVIS_BOUNDARY_TOLERANCE,
+    progress: bool | ProgressFn = False,
+) -> ScoredResult:
+    """Segment a labelled sequence (CDnet/DAVIS folder), write the files of :func:`segment_video` and score
+    every method with the CDnet protocol, in one pass over the frames: each frame is read and segmented once.
+
+    The score rows equal what ``humanseg.evaluate.evaluate_sequence`` gives for each method on this sequence
+    (same counting, boundary F, flicker; ``skip_first`` as there); ``ms_per_frame`` is this run's mean
+    segment() time over every frame.
+    """
+    from humanseg.evaluate import RESULT_KEYS, resolve_skip_first
+
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(
+            f"threshold must be in [0, 1) (a pixel is person when probability > threshold), got {threshold}"
         )
-    finally:
-        for w in writers:
-            w.close()
+    seq = load_sequence(seq_dir)
+    skip = resolve_skip_first(seq, skip_first)
+    scored = seq.scored_items(skip_first=skip)
+    if not scored:
+        raise ValueError(
+            f"{seq.root}: no frame to score (no ground-truth mask inside the temporal ROI); check groundtruth/"
+        )
+    numbers = {it.number for it in scored}
+    first, last = scored[0].number, scored[-1].number
+    reader = open_frames(seq_dir)
+    if reader.frame_count != len(seq.items):
         reader.close()
-        _close_created(segmenters, segs)
+        raise VideoError(f"{seq.root}: {reader.frame_count} frames in its image folder but {len(seq.items)} numbered")
+    scores: dict[str, _SequenceScore] = {}
+
+    def score(item: SegmentedFrame) -> None:
+        seq_item = seq.items[item.index]
+        label = None
+        if seq_item.number in numbers:
+            label = read_label(seq_item.label)
+            if label.shape != item.frame.shape[:2]:
+                raise VideoError(f"{seq_item.label}: mask size {label.shape[::-1]} differs from its frame's")
+        for name, prob in item.probs.items():
+            if name not in scores:
+                scores[name] = _SequenceScore(seq, numbers, first, last, boundary_tolerance)
+            scores[name].add(seq_item.number, item.frame, prob > threshold, label, item.ms[name])
+
+    result = _run(
+        reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=1, save_pngs=save_pngs,
+        side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress, on_frame=score,
+    )  # fmt: skip
+    described = plate if isinstance(plate, (str, Path)) or plate is None else f"array {tuple(np.shape(plate))}"
+    rows = []
+    for name, s in scores.items():
+        row: dict[str, Any] = {
+            "sequence": seq.name,
+            "segmenter": name,
+            "frames": len(scored),
+            **s.total.as_dict(),
+            **metrics.scores(s.total),
+            "boundary_f": float(np.mean(s.boundary)),
+            "flicker": s.flicker.value,
+            "ms_per_frame": s.ms / len(seq.items),
+        }
+        extra = {
+            "frames_run": len(seq.items), "first_frame": first, "last_frame": last, "skip_first": skip,
+            "threshold": threshold, "plate": None if described is None else str(described), "path": str(seq.root),
+        }  # fmt: skip
+        rows.append({k: row[k] for k in RESULT_KEYS} | extra)
+    return ScoredResult(result, rows)
 
 
 def mask_video(

@@ -73,6 +73,7 @@ class PlateStub(Segmenter):
     """Takes a plate: foreground where the frame differs from it."""
 
     name = "stub-plate"
+    takes_plate = True
 
     def __init__(self, plate: np.ndarray | None = None) -> None:
         self.plate = plate
@@ -177,13 +178,16 @@ def test_step_and_max_frames(clip: Path, tmp_path: Path) -> None:
 
 
 def test_segment_frames_names_duplicates_and_resets() -> None:
-    a, b = RedStub(), RedStub()
+    a, b, slow = RedStub(), RedStub(), SlowHalf()
+    slow.label = "red"  # a label names a method like its name does: a third "red"
     frames = [np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), (255, 0, 0), np.uint8)]
-    items = list(segment_frames(frames, [a, b]))
-    assert [sorted(it.probs) for it in items] == [["red", "red_2"]] * 2
+    items = list(segment_frames(frames, [a, b, slow]))
+    assert [list(it.probs) for it in items] == [["red", "red_2", "red_3"]] * 2
     assert a.resets == b.resets == 1
     assert items[1].probs["red_2"].dtype == np.float32 and (items[1].probs["red_2"] == 1).all()
-    assert all(ms >= 0 for it in items for ms in it.ms.values())
+    # Each method is timed under its own name: the 3 ms stub measures >= 3 ms, the threshold stub far less.
+    assert all(list(it.ms) == ["red", "red_2", "red_3"] for it in items)
+    assert all(it.ms["red_3"] >= 3.0 > it.ms["red"] for it in items)
 
 
 def test_segmenter_returning_wrong_shape(clip: Path, tmp_path: Path) -> None:

@@ -30,37 +30,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from humanseg.segment import segment_video
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.step < 1:
         raise ValueError(f"--step must be >= 1, got {args.step}")
-    bars: list[tqdm] = []  # made on the first frame, when the frame count is known
-
-    def progress(done: int, total: int | None) -> None:
-        if not bars:
-            bars.append(tqdm(desc="segment", unit="frame", total=total))
-        bars[0].update(done - bars[0].n)
-
-    try:
-        result = segment_video(
-            args.video,
-            args.segmenter,
-            args.out,
-            plate=args.plate,
-            checkpoint=args.checkpoint,
-            max_frames=args.max_frames,
-            step=args.step,
-            save_pngs=args.pngs,
-            side_by_side=not args.no_side_by_side,
-            progress=progress,
-        )
-    finally:
-        for bar in bars:
-            bar.close()
+    result = segment_video(
+        args.video,
+        args.segmenter,
+        args.out,
+        plate=args.plate,
+        checkpoint=args.checkpoint,
+        max_frames=args.max_frames,
+        step=args.step,
+        save_pngs=args.pngs,
+        side_by_side=not args.no_side_by_side,
+        progress=True,
+    )
 
     print(
         f"{result.frames} frames of {result.size[0]}x{result.size[1]} in {result.seconds:.1f} s "

@@ -21,13 +21,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from humanseg.plate import changed
 from humanseg.segmenters.base import Segmenter
 from humanseg.video import IMAGE_SUFFIXES, open_frames, read_image
 
 Progress = Callable[[int, int | None], None]
 
 DEFAULT_SAMPLES = 40  # frames per plate: enough for a stable median, small enough to hold in memory
-DEFAULT_THRESHOLD = 25  # grey levels: a pixel differing more than this from the first median is "moving"
+# Grey levels (largest channel, humanseg.plate.changed): a pixel differing more than this from the first median is
+# "moving"; below silhouette extraction's 30, since leaving out a background sample costs less than keeping a person.
+DEFAULT_THRESHOLD = 25
 PEOPLE_GROW = 0.035  # person masks grow by this share of the frame height (about 5 px at 136 rows)
 _TILE_BYTES = 64 << 20  # median over row tiles to bound the float working memory
 
@@ -114,7 +117,7 @@ def median_plate(frames: np.ndarray | list[np.ndarray], *, threshold: float = DE
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)) if dilate > 0 else None
     moving = np.empty((n, h, w), bool)
     for i in range(n):
-        diff = (cv2.absdiff(stack[i], first).max(axis=2) > threshold).astype(np.uint8)
+        diff = changed(stack[i], first, threshold).astype(np.uint8)
         moving[i] = (cv2.dilate(diff, kernel) if kernel is not None else diff).astype(bool)
     if people is not None:
         moving |= people
@@ -293,8 +296,7 @@ def plate_error(plate: np.ndarray, reference: np.ndarray, *, tolerance: int = 20
     """
     if plate.shape != reference.shape:
         raise ValueError(f"plate is {plate.shape}, reference is {reference.shape}; they must have the same size")
-    diff = cv2.absdiff(plate, reference)
     return {
-        "mae": float(diff.mean()),
-        "pct_off": float((diff.max(axis=2) > tolerance).mean() * 100.0),
+        "mae": float(cv2.absdiff(plate, reference).mean()),
+        "pct_off": float(changed(plate, reference, tolerance).mean() * 100.0),
     }

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from dataset_builder.composite import bleed_colours
+from humanseg.plate import changed, check_same_size
 from humanseg.video import frame_number, list_images, load_sequence, open_frames, read_image
 
 Progress = Callable[[int, int | None], None]
@@ -37,6 +38,9 @@ Progress = Callable[[int, int | None], None]
 INDEX_NAME = "silhouettes.json"
 INDEX_FORMAT = "humanseg-silhouettes/1"
 BUILTIN_METHODS = ("masks", "plate")
+# Grey levels (largest channel) for ``--method plate``: above the plate estimator's 25, since a cut-out should hold
+# only clear person pixels while the estimator would rather leave out too much than too little.
+PLATE_THRESHOLD = 30.0
 
 
 @dataclass
@@ -98,17 +102,18 @@ class ExtractionReport:
 # Masks from a plate
 
 
-def plate_foreground(frame: np.ndarray, plate: np.ndarray, *, threshold: float = 30.0,
+def plate_foreground(frame: np.ndarray, plate: np.ndarray, *, threshold: float = PLATE_THRESHOLD,
                      shadows: bool = True) -> np.ndarray:
     """Pixels that differ from the plate by more than ``threshold`` grey levels (largest channel), minus shadows.
+
+    The difference is the hard rule of :func:`humanseg.plate.changed`; the shadow test is this module's own.
 
     A cast shadow keeps the ground's colour but darkens it: brightness ratio to the plate in [0.6, 0.9] and
     chromaticity (r, g, b fractions) within 0.12 of the plate's. (Tuned on CDnet pedestrians: shadow pixels
     there have ratio 0.65-0.75; people in dark clothes are mostly below 0.45.)
     """
-    if frame.shape != plate.shape:
-        raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]} but the plate is {plate.shape[1]}x{plate.shape[0]}")
-    fg = cv2.absdiff(frame, plate).max(axis=2) > threshold
+    check_same_size(frame, plate)
+    fg = changed(frame, plate, threshold)
     if not shadows:
         return fg
     f = frame.astype(np.float32) + 1.0

@@ -18,8 +18,8 @@ from humanseg.models import (
     get_preset,
     images_to_tensor,
 )
-from humanseg.models.base import plate_prior
 from humanseg.models.blocks import max_unpool2x2
+from humanseg.plate import plate_probability_torch as plate_prior
 
 
 @pytest.mark.parametrize("size", [(240, 320), (360, 640), (241, 333), (37, 53)])
@@ -149,8 +149,13 @@ def test_images_to_tensor_scales_uint8_to_unit_range():
 
 def test_predict_needs_no_grad_and_matches_device():
     model = SegNet(ModelConfig("segnet", width=0.0625))
-    prob = model.predict(torch.rand(1, 3, 32, 32))
+    device = next(model.parameters()).device
+    # The input starts on another dtype (and, with a GPU, on the CPU while the model is on the GPU).
+    if torch.cuda.is_available():
+        model, device = model.cuda(), torch.device("cuda", torch.cuda.current_device())
+    prob = model.predict(torch.rand(1, 3, 32, 32, dtype=torch.float64))
     assert not prob.requires_grad and prob.dtype == torch.float32
+    assert prob.device == device and prob.shape == (1, 32, 32)
 
 
 def _frame_and_plate(h: int = 48, w: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

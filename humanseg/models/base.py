@@ -8,7 +8,7 @@ Tensor contract (all architectures):
 - ``forward`` returns logits ``[B, classes, H, W]``; ``predict`` returns person probabilities ``[B, H, W]``.
 
 Plate prior (``ModelConfig.prior``): the model computes the plate-difference baseline's person probability from
-its own frame and plate inputs (:func:`plate_prior`), sees it as one more input channel, and adds its log-odds to
+its own frame and plate inputs (:func:`humanseg.plate.plate_probability_torch`), sees it as one more input channel, and adds its log-odds to
 the person logit. The network's last layer starts at zero, so an untrained model *is* the plate difference and
 training only learns corrections: where people match the background colour (recall) and where shadows, light
 changes and plate errors differ from the plate without a person (precision).
@@ -21,11 +21,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-# The plate prior's rule is the plate-diff segmenter's default rule (one definition; that module needs numpy only).
-from humanseg.segmenters import plate_diff
+from humanseg.plate import plate_probability_torch
 
 #: Input options: which images are stacked along the channel axis.
 INPUTS: dict[str, int] = {"frame": 3, "frame+plate": 6, "frame+plate+diff": 9}
@@ -128,32 +126,6 @@ def normalisation(inputs: str, prior: bool = False) -> tuple[tuple[float, ...], 
     return mean, std
 
 
-def _erode(x: torch.Tensor, r: int) -> torch.Tensor:
-    return -F.max_pool2d(-x, 2 * r + 1, 1, r)
-
-
-def _dilate(x: torch.Tensor, r: int) -> torch.Tensor:
-    return F.max_pool2d(x, 2 * r + 1, 1, r)
-
-
-def plate_prior(frame: torch.Tensor, plate: torch.Tensor, height: int | None = None) -> torch.Tensor:
-    """The plate-difference person probability ``[B, 1, H, W]`` of frames and plates in [0, 1].
-
-    Same rule as the ``plate-diff`` segmenter's defaults: a linear ramp on the RGB Euclidean distance, then a
-    grey-level opening and closing (square windows here) with radii scaled to ``height`` rows (default: the
-    input's; models pass their training height, so the radii are constants in exported graphs).
-    """
-    dist = (frame - plate).float().pow(2).sum(dim=1, keepdim=True).sqrt() * 255.0
-    prob = ((dist - (plate_diff.THRESHOLD - plate_diff.RAMP / 2)) / plate_diff.RAMP).clamp(0.0, 1.0)
-    scale = (height if height is not None else int(frame.shape[-2])) / plate_diff.REFERENCE_HEIGHT
-    r_open, r_close = (round(r * scale) for r in (plate_diff.OPEN_RADIUS, plate_diff.CLOSE_RADIUS))
-    if r_open > 0:
-        prob = _dilate(_erode(prob, r_open), r_open)
-    if r_close > 0:
-        prob = _erode(_dilate(prob, r_close), r_close)
-    return prob.to(frame.dtype)
-
-
 def compose_input(frame: torch.Tensor, plate: torch.Tensor | None = None, inputs: str = "frame") -> torch.Tensor:
     """Stack the network input from a frame batch and (for plate models) the plate.
 
@@ -225,7 +197,8 @@ class SegModel(nn.Module):
             )
         if not self.config.prior:
             return self._forward((x - self.mean) / self.std)
-        prob = plate_prior(x[:, :3], x[:, 3:6], self.config.input_size[0])
+        # The training height fixes the morphology radii, so they are constants in exported graphs.
+        prob = plate_probability_torch(x[:, :3], x[:, 3:6], height=self.config.input_size[0])
         x = torch.cat([x, prob], dim=1)
         logits = self._forward((x - self.mean) / self.std)
         p = prob.clamp(PRIOR_CLAMP, 1.0 - PRIOR_CLAMP)

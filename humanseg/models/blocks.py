@@ -18,6 +18,19 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
+def init_weights(model: nn.Module) -> None:
+    """He-normal convolutions (zero bias) and identity batch norms, for networks trained from scratch."""
+    # He init suits ReLU networks trained from scratch (no ImageNet VGG weights are available offline).
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def max_unpool2x2(x: torch.Tensor, indices: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
     """Inverse of 2x2/stride-2 max pooling: put each value back where its maximum came from, zeros elsewhere.
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from humanseg.models.base import ModelConfig, SegModel, scaled
-from humanseg.models.blocks import ConvBNReLU, max_unpool2x2
+from humanseg.models.blocks import ConvBNReLU, init_weights, max_unpool2x2
 
 #: (convolutions, channels at width 1) per encoder block: VGG16's conv layers.
 VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
@@ -46,7 +46,7 @@ class SegNet(SegModel):
             self.decoder.append(nn.Sequential(*layers))
         # The paper's last decoder layer of block 1 is the classifier itself (no BN/ReLU).
         self.classifier = nn.Conv2d(chans[0], config.classes, 3, padding=1)
-        _init_weights(self)
+        init_weights(self)
         self._zero_last(self.classifier)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,14 +60,3 @@ class SegNet(SegModel):
             x = block(max_unpool2x2(x, idx, size))
         return self.classifier(x)
 
-
-def _init_weights(model: nn.Module) -> None:
-    # He init suits ReLU networks trained from scratch (no ImageNet VGG weights are available offline).
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)

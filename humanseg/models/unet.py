@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from humanseg.models.base import ModelConfig, SegModel, scaled
-from humanseg.models.segnet import _init_weights
+from humanseg.models.blocks import init_weights
 
 #: Channels per level at width 1 (Pix2Pix's ngf=64 ladder, six levels).
 LEVELS: tuple[int, ...] = (64, 128, 256, 512, 512, 512)
@@ -54,7 +54,7 @@ class UNet(SegModel):
                 )
             )
         self.head = nn.Sequential(nn.ReLU(inplace=False), nn.ConvTranspose2d(2 * chans[0], config.classes, 4, 2, 1))
-        _init_weights(self)
+        init_weights(self)
         self._zero_last(self.head[-1])
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

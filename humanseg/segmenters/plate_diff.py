@@ -4,15 +4,9 @@ The empty scene ("plate") is either given by the caller (an image of the site wi
 baseline on a fixed camera) or estimated as the per-pixel median of a ring buffer of recent frames, sampled
 every few frames, which ignores people who keep moving but absorbs people who stand still.
 
-Defaults (chosen on 240-line footage, CDnet pedestrians and SBI HallAndMonitor/CaVignal):
-
-- distance: Euclidean RGB distance to the plate, 0..441 (``sqrt(3) * 255``);
-- probability: a linear ramp centred on ``threshold=35`` and ``ramp=20`` wide, so a distance <= 25 gives 0,
-  35 gives 0.5, >= 45 gives 1 (sensor noise on these cameras is 1-7 levels median, 35 at the 99th percentile);
-- morphology on the probability (grey-level, so it stays soft): an opening of radius 1 px removes isolated
-  noise pixels, then a closing of radius 3 px fills small holes in bodies; both radii scale with frame height
-  / 240;
-- running median (no plate): 25 frames, one sampled every 5 frames (a window of 125 frames).
+The rule itself (distance, ramp, morphology, defaults) is :func:`humanseg.plate.plate_probability`; this
+module adds the plate handling and the running median (no plate): 25 frames, one sampled every 5 frames (a
+window of 125 frames).
 """
 
 from __future__ import annotations
@@ -21,14 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from humanseg.plate import CLOSE_RADIUS, OPEN_RADIUS, RAMP, THRESHOLD, check_rule, check_same_size, plate_probability
 from humanseg.segmenters.base import Segmenter, load_rgb
-
-# The default rule, also computed inside prior models (humanseg.models.base.plate_prior), so both agree.
-THRESHOLD = 35.0  # RGB Euclidean distance (0..441) where the probability is 0.5
-RAMP = 20.0  # width of the linear ramp from probability 0 to 1
-OPEN_RADIUS, CLOSE_RADIUS = 1, 3  # morphology radii in pixels at REFERENCE_HEIGHT rows
-# Frame height the morphology radii are expressed at (the development footage is 240 lines high).
-REFERENCE_HEIGHT = 240
 
 
 class PlateDiffSegmenter(Segmenter):
@@ -57,12 +45,7 @@ class PlateDiffSegmenter(Segmenter):
         buffer_size: int = 25,
         sample_every: int = 5,
     ) -> None:
-        if threshold <= 0:
-            raise ValueError(f"threshold must be > 0 (RGB distance 0..441), got {threshold}")
-        if not 0 <= ramp < 2 * threshold:
-            raise ValueError(f"ramp must be in [0, 2 * threshold) = [0, {2 * threshold}), got {ramp}")
-        if open_radius < 0 or close_radius < 0:
-            raise ValueError(f"morphology radii must be >= 0, got open={open_radius}, close={close_radius}")
+        check_rule(threshold, ramp, open_radius, close_radius)
         if buffer_size < 1 or sample_every < 1:
             raise ValueError(f"buffer_size and sample_every must be >= 1, got {buffer_size}, {sample_every}")
         import cv2  # noqa: F401  (fail at construction, not on the first frame)
@@ -92,35 +75,14 @@ class PlateDiffSegmenter(Segmenter):
 
     def _segment(self, frame: np.ndarray) -> np.ndarray:
         if self.plate is not None:
-            if self.plate.shape != frame.shape:
-                h, w = frame.shape[:2]
-                ph, pw = self.plate.shape[:2]
-                raise ValueError(
-                    f"plate size {pw}x{ph} does not match frame size {w}x{h} (width x height); "
-                    "use a plate taken by the same camera at the same resolution"
-                )
+            check_same_size(frame, self.plate)
             plate = self.plate
         else:
             plate = self._update_median(frame)
-        distance = _rgb_distance(frame, plate)
-        return self._postprocess(self._ramp(distance), frame.shape[0])
-
-    def _ramp(self, distance: np.ndarray) -> np.ndarray:
-        if self.ramp == 0:
-            return (distance >= self.threshold).astype(np.float32)
-        low = self.threshold - self.ramp / 2
-        return np.clip((distance - low) / self.ramp, 0.0, 1.0)
-
-    def _postprocess(self, prob: np.ndarray, height: int) -> np.ndarray:
-        import cv2
-
-        scale = height / REFERENCE_HEIGHT
-        for op, radius in ((cv2.MORPH_OPEN, self.open_radius), (cv2.MORPH_CLOSE, self.close_radius)):
-            r = round(radius * scale)
-            if radius and r >= 1:
-                kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-                prob = cv2.morphologyEx(prob, op, kernel)
-        return prob
+        return plate_probability(
+            frame, plate, threshold=self.threshold, ramp=self.ramp,
+            open_radius=self.open_radius, close_radius=self.close_radius,
+        )
 
     def _update_median(self, frame: np.ndarray) -> np.ndarray:
         if self._buffer is not None and self._buffer.shape[1:] != frame.shape:
@@ -139,11 +101,6 @@ class PlateDiffSegmenter(Segmenter):
         self._frame_index += 1
         assert self._median is not None  # set on frame 0, which is always sampled
         return self._median
-
-
-def _rgb_distance(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
-    diff = frame.astype(np.float32) - plate.astype(np.float32)
-    return np.sqrt(np.einsum("hwc,hwc->hw", diff, diff))
 
 
 def _temporal_median(stack: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from humanseg.plate import plate_probability
 from humanseg.segmenters.base import Segmenter, load_rgb, validate_frame
 
 # A plate-difference blob joins the mask when the network covers at least this share of it: a light change or
@@ -122,7 +123,7 @@ class SegNetSegmenter(Segmenter):
                 )
             self.plate = load_rgb(plate, "plate")
         self.complete = bool(complete) and self.plate is not None
-        self._plate_diff: dict[tuple[int, int], Any] = {}  # frame (h, w) -> PlateDiffSegmenter for completion
+        self._plate_diff: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> plate at that size, for completion
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -167,12 +168,10 @@ class SegNetSegmenter(Segmenter):
         """``prob`` with the plate-difference blobs that touch its mask added (see the module docstring)."""
         import cv2
 
-        from humanseg.segmenters.plate_diff import PlateDiffSegmenter
-
         shape = frame.shape[:2]
         if shape not in self._plate_diff:
-            self._plate_diff[shape] = PlateDiffSegmenter(_resize(self.plate, shape))
-        diff = self._plate_diff[shape].segment(frame)
+            self._plate_diff[shape] = _resize(self.plate, shape)
+        diff = plate_probability(frame, self._plate_diff[shape])
         n, blobs = cv2.connectedComponents((diff > 0.5).astype(np.uint8), connectivity=8)
         if n <= 1:
             return prob

@@ -12,12 +12,13 @@ Protocol (the counting rules live in :mod:`humanseg.metrics`):
 - ``flicker`` is :class:`humanseg.metrics.FlickerMeter` over the binary masks of every frame from the first to
   the last scored frame number (warm-up frames before it are left out: subtractors are still learning there);
 - ``ms_per_frame`` times the ``segment`` calls only (not file decoding, scoring or model loading), averaged over
-  every frame run.
+  every frame run;
+- the result keeps each scored frame's confusion counts, so a subset of frames (e.g. those where a person
+  stands still, :func:`still_frames`) is scored by pooling them, without reading masks back from disk.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -27,11 +28,18 @@ import numpy as np
 from PIL import Image
 
 from humanseg import metrics
+from humanseg.progress import bar
 from humanseg.segmenters import Segmenter, accepted_options, create_segmenter
 from humanseg.video import Sequence as LabelledSequence
-from humanseg.video import load_sequence, read_image
+from humanseg.video import SequenceItem, load_sequence, read_image, read_label
 
 Progress = bool | Callable[[int, int], None] | None
+
+#: Frame rate assumed for image-folder sequences (they carry none) when locating the frame seconds earlier.
+DEFAULT_FPS = 25.0
+#: A person "stands still" at frame t when the GT foreground IoU with the frame STILL_SECONDS earlier >= STILL_IOU.
+STILL_SECONDS = 2.0
+STILL_IOU = 0.8
 
 # The keys every result row has, in the order JSON output and tables use.
 RESULT_KEYS = (
@@ -39,6 +47,75 @@ RESULT_KEYS = (
     "precision", "recall", "specificity", "fpr", "fnr", "pwc", "f_measure", "iou",
     "boundary_f", "flicker", "ms_per_frame",
 )  # fmt: skip
+
+
+def still_frames(
+    seq_dir: str | Path,
+    items: Sequence[SequenceItem] | None = None,
+    *,
+    fps: float = DEFAULT_FPS,
+    seconds: float = STILL_SECONDS,
+    min_iou: float = STILL_IOU,
+) -> list[int]:
+    """Frame numbers (among ``items``, default the scored frames) where a person has not moved for ``seconds``.
+
+    Frame t qualifies when its ground-truth foreground (label 255, inside the ROI) is not empty and its IoU with
+    the foreground of the reference frame is >= ``min_iou``. The reference is the frame of ``items`` whose number
+    is nearest to t - seconds x fps, accepted only if it lies within half the typical spacing of the labelled
+    frames (at least 1 frame) from that target, so subsampled sequences work and short clips simply have none.
+    """
+    seq = load_sequence(seq_dir)
+    items = list(seq.scored_items() if items is None else items)
+    if len(items) < 2:
+        return []
+    numbers = np.array([it.number for it in items])
+    lag = seconds * fps
+    spacing = float(np.median(np.diff(numbers)))
+    tolerance = max(1.0, spacing / 2)
+    cache: dict[int, np.ndarray] = {}
+
+    def foreground(i: int) -> np.ndarray:
+        if i not in cache:
+            fg = read_label(items[i].label) == metrics.POSITIVE
+            cache[i] = fg & seq.roi if seq.roi is not None else fg
+        return cache[i]
+
+    still = []
+    for i, item in enumerate(items):
+        target = item.number - lag
+        j = int(np.argmin(np.abs(numbers - target)))
+        if abs(numbers[j] - target) > tolerance or numbers[j] >= item.number:
+            continue
+        now, before = foreground(i), foreground(j)
+        if not now.any():
+            continue
+        union = np.count_nonzero(now | before)
+        if np.count_nonzero(now & before) / union >= min_iou:
+            still.append(item.number)
+    return still
+
+
+class SequenceResult(dict):
+    """The result row of :func:`evaluate_sequence` (a plain JSON-ready dict) and what it was summed from.
+
+    ``frames``: ``(frame number, metrics.Confusion)`` per scored frame, in frame order, so callers pool any
+    subset of frames without re-reading masks; ``masks``: the binary masks asked for with ``keep_masks``.
+    """
+
+    def __init__(
+        self,
+        row: dict[str, Any],
+        frames: list[tuple[int, metrics.Confusion]],
+        masks: dict[int, np.ndarray],
+    ) -> None:
+        super().__init__(row)
+        self.frames = frames
+        self.masks = masks
+
+    def pooled(self, numbers: Iterable[int]) -> metrics.Confusion:
+        """The confusion counts summed over the scored frames whose number is in ``numbers``."""
+        keep = set(numbers)
+        return sum((c for n, c in self.frames if n in keep), metrics.Confusion())
 
 
 def resolve_skip_first(seq: LabelledSequence, skip_first: bool | None) -> bool:
@@ -64,10 +141,8 @@ def _progress_callback(progress: Progress, total: int, desc: str) -> tuple[Calla
     if progress is None or progress is False:
         return _no_bar, _no_bar
     if progress is True:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, leave=False)
-        return (lambda done: bar.update(done - bar.n)), bar.close
+        frames = bar(total=total, desc=desc, unit="frame", leave=False)
+        return (lambda done: frames.update(done - frames.n)), frames.close
     if callable(progress):
         return (lambda done: progress(done, total)), _no_bar
     raise ValueError(f"progress must be None, True/False or a callable(done, total), got {progress!r}")
@@ -92,8 +167,9 @@ def evaluate_sequence(
     save_masks: str | Path | None = None,
     threshold: float = 0.5,
     boundary_tolerance: float = metrics.DAVIS_BOUNDARY_TOLERANCE,
+    keep_masks: Iterable[int] = (),
     progress: Progress = None,
-) -> dict[str, Any]:
+) -> SequenceResult:
     """Run ``segmenter`` over the sequence at ``seq_dir`` and score it (protocol in the module docstring).
 
     ``segmenter``: a registry name (built with ``create_segmenter``, passing ``plate``/``checkpoint``/
@@ -101,11 +177,13 @@ def evaluate_sequence(
     A sequence's ``empty_bg*.jpg`` is never used on its own: pass it as ``plate`` to use it.
     ``skip_first``: drop the first scored frame; None = automatic (see :func:`resolve_skip_first`).
     ``save_masks``: a folder that receives one 0/255 PNG per scored frame, named like its ground-truth file.
+    ``keep_masks``: numbers of scored frames whose binary masks the result keeps in memory (``masks``).
     ``progress``: None, True (a tqdm bar on stderr) or a callable(frames_done, frames_total).
 
-    Returns a dict with the keys of ``RESULT_KEYS`` (``frames`` = scored frames; counts in pixels; ``pwc`` in
-    percent; ``flicker`` None when no still pixel was seen) plus ``frames_run``, ``first_frame``,
-    ``last_frame``, ``skip_first``, ``threshold``, ``plate`` and ``path``.
+    Returns a :class:`SequenceResult`: a dict with the keys of ``RESULT_KEYS`` (``segmenter`` = the segmenter's
+    ``label``; ``frames`` = scored frames; counts in pixels; ``pwc`` in percent; ``flicker`` None when no still
+    pixel was seen) plus ``frames_run``, ``first_frame``, ``last_frame``, ``skip_first``, ``threshold``,
+    ``plate`` and ``path``; its ``frames`` attribute holds each scored frame's confusion counts.
     """
     if not 0.0 <= threshold < 1.0:
         raise ValueError(
@@ -138,15 +216,15 @@ def evaluate_sequence(
         raise ValueError(f"segmenter must be a registry name or a Segmenter instance, got {type(segmenter).__name__}")
     owned = isinstance(segmenter, str)
 
-    total = metrics.Confusion()
-    boundary: list[float] = []
-    flicker = metrics.FlickerMeter()
+    scorer = metrics.SequenceScorer(first, last, seq.roi, boundary_tolerance)
+    keep = set(keep_masks)
+    masks: dict[int, np.ndarray] = {}
     seconds = 0.0
     seg: Segmenter | None = None
     close_bar: Callable[[], None] = _no_bar  # replaced once the bar exists
     try:
         seg = create_segmenter(segmenter, **options) if owned else segmenter
-        update, close_bar = _progress_callback(progress, len(seq.items), f"{seq.name} {seg.name}")
+        update, close_bar = _progress_callback(progress, len(seq.items), f"{seq.name} {seg.label}")
         seg.reset()
         for done, item in enumerate(seq.items, start=1):
             is_scored = item.number in scored_numbers
@@ -156,15 +234,12 @@ def evaluate_sequence(
             prob = seg.segment(frame)
             seconds += time.perf_counter() - t0
             pred = prob > threshold
-            if first <= item.number <= last:
-                flicker.update(frame, pred)
-            if is_scored:
-                positive, valid = metrics.label_masks(label, seq.roi)
-                total = total + metrics.count(pred, positive, valid)
-                boundary.append(metrics.boundary_f(pred, positive, void=~valid, tolerance=boundary_tolerance))
-                if mask_dir is not None:
-                    out = mask_dir / Path(item.label.name).with_suffix(".png")
-                    Image.fromarray(pred.astype(np.uint8) * 255, mode="L").save(out)
+            scorer.update(item.number, frame, pred, label)
+            if is_scored and item.number in keep:
+                masks[item.number] = pred
+            if is_scored and mask_dir is not None:
+                out = mask_dir / Path(item.label.name).with_suffix(".png")
+                Image.fromarray(pred.astype(np.uint8) * 255, mode="L").save(out)
             update(done)
     finally:
         close_bar()
@@ -173,12 +248,9 @@ def evaluate_sequence(
 
     result: dict[str, Any] = {
         "sequence": seq.name,
-        "segmenter": seg.name,
+        "segmenter": seg.label,
         "frames": len(scored),
-        **total.as_dict(),
-        **metrics.scores(total),
-        "boundary_f": float(np.mean(boundary)),
-        "flicker": flicker.value,
+        **scorer.result(),
         "ms_per_frame": 1000.0 * seconds / len(seq.items),
         "frames_run": len(seq.items),
         "first_frame": first,
@@ -188,7 +260,8 @@ def evaluate_sequence(
         "plate": _describe_plate(plate),
         "path": str(seq.root),
     }
-    return {k: result[k] for k in RESULT_KEYS} | {k: v for k, v in result.items() if k not in RESULT_KEYS}
+    ordered = {k: result[k] for k in RESULT_KEYS} | {k: v for k, v in result.items() if k not in RESULT_KEYS}
+    return SequenceResult(ordered, frames=scorer.frames, masks=masks)
 
 
 def evaluate_many(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -298,3 +299,48 @@ class FlickerMeter:
     def value(self) -> float | None:
         """Mean |M_t - M_{t-1}| over still pixels, or None when no still pixel has been seen yet."""
         return self._sum / self._count if self._count else None
+
+
+class SequenceScorer:
+    """The CDnet protocol over one mask video, fed frame by frame in frame-number order.
+
+    Every frame from ``first`` to ``last`` (the first and last scored frame numbers) feeds the flicker meter;
+    a frame given with its ``label`` is scored: its confusion counts are kept per frame (``frames``, in the
+    order given) and summed, and its DAVIS boundary F is averaged. ``roi`` is the sequence's region of interest.
+    """
+
+    def __init__(
+        self,
+        first: int,
+        last: int,
+        roi: np.ndarray | None = None,
+        boundary_tolerance: float = DAVIS_BOUNDARY_TOLERANCE,
+    ) -> None:
+        self.first, self.last = first, last
+        self.roi = roi
+        self.boundary_tolerance = boundary_tolerance
+        self.frames: list[tuple[int, Confusion]] = []
+        self._boundary: list[float] = []
+        self._flicker = FlickerMeter()
+
+    def update(self, number: int, frame: np.ndarray, pred: np.ndarray, label: np.ndarray | None = None) -> None:
+        """Add frame ``number`` (RGB), its binary prediction and, for a scored frame, its CDnet label."""
+        if self.first <= number <= self.last:
+            self._flicker.update(frame, pred)
+        if label is not None:
+            positive, scored = label_masks(label, self.roi)
+            self.frames.append((number, count(pred, positive, scored)))
+            self._boundary.append(boundary_f(pred, positive, void=~scored, tolerance=self.boundary_tolerance))
+
+    def result(self) -> dict[str, Any]:
+        """Counts summed over the scored frames, their ``scores``, ``boundary_f`` (mean over scored frames) and
+        ``flicker``."""
+        if not self.frames:
+            raise ValueError("no scored frame was given: pass the label of at least one frame to update()")
+        total = sum((c for _, c in self.frames), Confusion())
+        return {
+            **total.as_dict(),
+            **scores(total),
+            "boundary_f": float(np.mean(self._boundary)),
+            "flicker": self._flicker.value,
+        }

@@ -20,7 +20,9 @@ from humanseg.evaluate import (
     mean_rows,
     resolve_skip_first,
     results_markdown,
+    still_frames,
 )
+from humanseg.metrics import Confusion
 from humanseg.segmenters import Segmenter
 from humanseg.video import load_sequence
 
@@ -130,6 +132,61 @@ def test_protocol_hand_counted(synthetic, tmp_path):
         mask = np.asarray(Image.open(tmp_path / "masks" / f"gt{n:06d}.png"))
         assert mask.dtype == np.uint8
         np.testing.assert_array_equal(mask, (np.asarray(PROBS[n]) > 0.5).astype(np.uint8) * 255)
+
+
+def test_per_frame_confusions_kept_masks_and_label(synthetic, tmp_path):
+    seg = ScriptedSegmenter()
+    seg.label = "site-scripted"  # a trained model's one table name
+    files = sorted(tmp_path.rglob("*"))
+    result = evaluate_sequence(synthetic, seg, keep_masks=[4, 6])
+    # Frame by frame as counted by hand above (column 2 is outside the ROI): they sum to the totals.
+    assert result.frames == [
+        (3, Confusion(tp=1, fp=1, fn=1, tn=0)),
+        (4, Confusion(tp=1, fp=1, fn=0, tn=1)),
+        (5, Confusion(tp=0, fp=0, fn=0, tn=4)),
+    ]
+    assert result.pooled([3, 5]) == Confusion(tp=1, fp=1, fn=1, tn=4)
+    assert result.pooled(n for n, _ in result.frames) == Confusion(tp=2, fp=2, fn=1, tn=5)
+    # Only scored frames' masks are kept (6 is outside the temporal ROI); nothing is written to disk.
+    assert list(result.masks) == [4]
+    np.testing.assert_array_equal(result.masks[4], np.asarray(PROBS[4]) > 0.5)
+    assert result["segmenter"] == "site-scripted"
+    assert json.loads(json.dumps(result)) == dict(result)  # the extras stay off the JSON row
+    assert sorted(tmp_path.rglob("*")) == files
+
+
+def test_still_frames_by_hand(tmp_path):
+    # Every 2nd frame is labelled (subsampled like SBI); fps 1 and 4 s -> the reference is the frame 4 earlier.
+    def box(x: int, size: int = 10) -> np.ndarray:
+        label = np.zeros((16, 40), np.uint8)
+        label[2 : 2 + size, x : x + size] = 255
+        return label
+
+    labels = {
+        0: box(0),
+        2: box(8),
+        4: box(16),
+        6: box(24),  # moving: references 0, 2 do not overlap
+        8: box(28),
+        10: box(28),  # reference 6 (x 24): IoU 60/140 -> moving
+        12: box(28),  # reference 8: identical -> still
+        14: box(29),  # reference 10, 1 px shift: IoU 90/110 = 0.82 -> still
+        16: np.zeros((16, 40), np.uint8),  # nobody there -> not still
+        18: box(28),  # reference 14: IoU 0.82 -> still
+        20: box(28),  # reference 16 is empty -> not still
+        22: box(30),  # reference 18, 2 px shift: IoU 80/120 = 0.67 -> moving
+    }
+    root = tmp_path / "seq"
+    (root / "input").mkdir(parents=True)
+    (root / "groundtruth").mkdir()
+    for n, label in labels.items():
+        Image.fromarray(np.zeros((*label.shape, 3), np.uint8)).save(root / "input" / f"in{n:06d}.png")
+        Image.fromarray(label).save(root / "groundtruth" / f"gt{n:06d}.png")
+    assert still_frames(root, fps=1.0, seconds=4.0) == [12, 14, 18]
+    # A lag that falls between labelled frames uses the nearest one (within half the spacing).
+    assert still_frames(root, fps=1.0, seconds=3.5) == [12, 14, 18]
+    # A lag longer than the clip: no frame has a reference, so none is still.
+    assert still_frames(root, fps=25.0, seconds=2.0) == []
 
 
 def test_threshold_and_skip_first(synthetic):

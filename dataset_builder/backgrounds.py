@@ -288,6 +288,39 @@ def save_plates(plates: list[np.ndarray], out_dir: str | Path, prefix: str = "pl
     return paths
 
 
+def site_plate(seq_dir: str | Path, out_path: str | Path, people: str | None = None) -> dict[str, str]:
+    """Write the site plate of a labelled sequence to ``out_path`` (PNG) and say where it came from.
+
+    The sequence's first ``empty_bg*`` image when present (``"given"``), else the motion-masked temporal median
+    of its input frames (``"estimated"``; ground truth is not read), with the pixels the registry segmenter
+    ``people`` marks as people left out. Returns ``{"path", "source", "detail"}``.
+    """
+    from humanseg.video import load_sequence
+
+    seq = load_sequence(seq_dir)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if seq.empty_backgrounds:
+        src = seq.empty_backgrounds[0]
+        plate = read_image(src)
+        w, h = seq.size
+        if plate.shape[:2] != (h, w):
+            raise ValueError(
+                f"{src}: empty-scene image is {plate.shape[1]}x{plate.shape[0]} but the frames of {seq.root} are "
+                f"{w}x{h}; give an empty_bg image of the frame size"
+            )
+        source, detail = "given", str(src)
+    else:
+        # estimate_plates on a CDnet folder reads input/ only.
+        masker = people_masker(people) if people is not None else None
+        plate = estimate_plates(seq.root / "input", 1, people=masker)[0]
+        source, detail = "estimated", f"temporal median of the input frames of {seq.root}" + (
+            f", people marked by {people} left out" if people is not None else ""
+        )
+    _atomic_write(out_path, encode_png(plate))
+    return {"path": str(out_path), "source": source, "detail": detail}
+
+
 def plate_error(plate: np.ndarray, reference: np.ndarray, *, tolerance: int = 20) -> dict[str, float]:
     """How far a plate is from a reference empty-scene image.
 

@@ -81,10 +81,9 @@ class RembgGraph(nn.Module):
         if model.config.needs_plate:
             if plate is None:
                 raise ValueError("this model takes the site plate: pass the plate to bake into the rembg graph")
-            from humanseg.models import images_to_tensor
-            from humanseg.segmenters.segnet import _resize
+            from humanseg.models import images_to_tensor, resize_image
 
-            self.register_buffer("plate", images_to_tensor(_resize(np.asarray(plate, np.uint8), (h, w))))
+            self.register_buffer("plate", images_to_tensor(resize_image(np.asarray(plate, np.uint8), (h, w))))
         else:
             self.plate = None
         keep = torch.ones(1, 1, REMBG_SIZE, REMBG_SIZE)

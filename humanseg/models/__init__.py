@@ -18,6 +18,7 @@ from humanseg.models.base import (
     SegModel,
     compose_input,
     images_to_tensor,
+    resize_image,
 )
 from humanseg.models.segnet import SegNet
 from humanseg.models.unet import UNet
@@ -37,6 +38,7 @@ __all__ = [
     "describe_presets",
     "get_preset",
     "images_to_tensor",
+    "resize_image",
     "resolve_config",
 ]
 

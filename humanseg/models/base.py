@@ -152,6 +152,18 @@ def compose_input(frame: torch.Tensor, plate: torch.Tensor | None = None, inputs
     return torch.cat(parts, dim=1)
 
 
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` (H x W or H x W x C) resized to ``size`` = (height, width) as networks see it: area averaging
+    when shrinking (no aliasing), bilinear when enlarging; returned as is when it already has that size."""
+    import cv2
+
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h < image.shape[0] or w < image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def images_to_tensor(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
     """RGB ``uint8`` ``H x W x 3`` (or a stack/list of them) -> float ``[B, 3, H, W]`` in [0, 1]."""
     arr = np.stack(images) if isinstance(images, list) else np.asarray(images)

@@ -144,10 +144,10 @@ class SegNetSegmenter(Segmenter):
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        from humanseg.models import compose_input, images_to_tensor
+        from humanseg.models import compose_input, images_to_tensor, resize_image
 
         h, w = self.input_size
-        x = images_to_tensor([_resize(f, (h, w)) for f in frames]).to(self._device)
+        x = images_to_tensor([resize_image(f, (h, w)) for f in frames]).to(self._device)
         plate = self._plate_tensor(h, w)
         x = compose_input(x, plate, self.config.inputs)
         if self._channels_last:
@@ -168,9 +168,11 @@ class SegNetSegmenter(Segmenter):
         """``prob`` with the plate-difference blobs that touch its mask added (see the module docstring)."""
         import cv2
 
+        from humanseg.models import resize_image
+
         shape = frame.shape[:2]
         if shape not in self._plate_diff:
-            self._plate_diff[shape] = _resize(self.plate, shape)
+            self._plate_diff[shape] = resize_image(self.plate, shape)
         diff = plate_probability(frame, self._plate_diff[shape])
         n, blobs = cv2.connectedComponents((diff > 0.5).astype(np.uint8), connectivity=8)
         if n <= 1:
@@ -185,9 +187,9 @@ class SegNetSegmenter(Segmenter):
         if self.plate is None:
             return None
         if (h, w) not in self._plate_cache:
-            from humanseg.models import images_to_tensor
+            from humanseg.models import images_to_tensor, resize_image
 
-            self._plate_cache[(h, w)] = images_to_tensor(_resize(self.plate, (h, w))).to(self._device)
+            self._plate_cache[(h, w)] = images_to_tensor(resize_image(self.plate, (h, w))).to(self._device)
         return self._plate_cache[(h, w)]
 
     def close(self) -> None:
@@ -197,16 +199,6 @@ class SegNetSegmenter(Segmenter):
     def __repr__(self) -> str:
         src = str(self.checkpoint) if self.checkpoint is not None else "in-memory model"
         return f"SegNetSegmenter({src}, arch={self.config.arch!r}, inputs={self.config.inputs!r})"
-
-
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    h, w = size
-    if image.shape[:2] == (h, w):
-        return image
-    shrink = h < image.shape[0] or w < image.shape[1]
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def _resize_prob(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -22,15 +22,14 @@ plate              the site plate as a ``uint8`` H x W x 3 tensor when the model
 history            training history rows (dicts with step, loss, lr, val_f ...)
 =================  ======================================================================================
 
-Files are written to a temporary file in the same folder and renamed over the target (``os.replace``), so a
-crash never leaves a half-written checkpoint.
+Files are written to a temporary file in the same folder and renamed over the target
+(:func:`humanseg.files.atomic_path`), so a crash never leaves a half-written checkpoint.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from humanseg import __version__
+from humanseg.files import atomic_path
 from humanseg.models import ModelConfig, SegModel, build_model
 
 FORMAT = "humanseg-checkpoint/1"
@@ -104,19 +104,11 @@ def save_checkpoint(
         "plate": torch.from_numpy(np.ascontiguousarray(plate)) if plate is not None else None,
         "history": history or [],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name beside the target (same file system, so the rename is atomic); open() honours the umask,
-    # unlike mkstemp's 0600, so checkpoints stay readable by whoever may read the run folder.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Streamed to the temporary file (no second copy in memory) and on the disk before the rename.
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 
@@ -213,8 +205,6 @@ def slim_checkpoint(src: str | Path, dst: str | Path) -> Path:
     for key in ("optimizer", "scheduler", "rng", "data_order"):
         state[key] = None
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        torch.save(state, tmp)
     return dst

@@ -20,8 +20,6 @@ process trains on its shard of every epoch (DistributedDataParallel, gloo on CPU
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import os
 import threading
@@ -36,9 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from humanseg.checkpoint import capture_rng_state, read_checkpoint, restore_rng_state, save_checkpoint
-from humanseg.models import DEFAULT_PRESET, ModelConfig, SegModel, build_model, compose_input, get_preset
+from humanseg.checkpoint import capture_rng_state, read_checkpoint, restore_rng_state
+from humanseg.device import choose_device
+from humanseg.distributed import Distributed
+from humanseg.models import DEFAULT_PRESET, ModelConfig, build_model, compose_input, get_preset
+from humanseg.run_folder import RunFolder
 from humanseg.trainset import AUGMENTATIONS, TrainSet, augment_batch, class_weights, load_dataset
+from humanseg.validation import validate_composites, validate_sequences
 
 OPTIMIZERS = ("adamw", "adam")
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -62,8 +64,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 #: Options that may change when a run is resumed (they do not change what a step computes).
 RESUME_OVERRIDABLE = frozenset({"minutes", "epochs", "val_every", "workers", "device", "threads"})
-
-DDP_CHECK_ENV = "HUMANSEG_DDP_CHECK"
 
 
 @dataclass
@@ -189,6 +189,27 @@ class TrainEvent:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self) -> str:
+        """This event as one line of a training log (the app's log, the CLI's validation lines)."""
+        if self.kind == "start":
+            m = self.metrics
+            text = (
+                f"start on {self.device}: {m.get('train_samples')} training / {m.get('val_samples')} validation "
+                f"images, {m.get('steps_per_epoch')} steps per epoch"
+            )
+            return text + (f" ({self.message})" if self.message else "")
+        if self.kind == "step":
+            ips = f", {self.images_per_s:.1f} images/s" if self.images_per_s else ""
+            return f"step {self.step} (epoch {self.epoch:.2f}): loss {self.loss:.4f}, lr {self.lr:.2e}{ips}"
+        if self.kind == "val":
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in self.metrics.items() if isinstance(v, (int, float)))
+            return f"validation at step {self.step}: {shown}"
+        if self.kind == "checkpoint":
+            return f"saved {Path(self.path or '').name} ({self.message})"
+        if self.kind == "done":
+            return f"done at step {self.step}: {self.message}; model: {self.path}"
+        raise ValueError(f"unknown training event kind {self.kind!r}; valid: start, step, val, checkpoint, done")
+
 
 # ----------------------------------------------------------------------------------------------- schedule
 
@@ -218,31 +239,8 @@ def lr_at(config: TrainConfig, progress: float) -> float:
 # ----------------------------------------------------------------------------------------------- processes
 
 
-@dataclass(frozen=True)
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> _Dist:
-        # torchrun sets these; a plain `python -m humanseg train` has none of them.
-        return cls(
-            rank=int(os.environ.get("RANK", 0)),
-            world=int(os.environ.get("WORLD_SIZE", 1)),
-            local_rank=int(os.environ.get("LOCAL_RANK", 0)),
-        )
-
-
-def _pick_device(config: TrainConfig, dist: _Dist) -> tuple[torch.device, str]:
-    want_cuda = config.device == "cuda" or (config.device is None and torch.cuda.is_available())
-    if want_cuda:
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use device 'cpu' or None")
+def _pick_device(config: TrainConfig, dist: Distributed) -> tuple[torch.device, str]:
+    if choose_device(config.device).type == "cuda":
         device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels once
@@ -278,7 +276,7 @@ class _Batches:
         data: TrainSet,
         train_idx: torch.Tensor,
         config: TrainConfig,
-        dist: _Dist,
+        dist: Distributed,
         device: torch.device,
         needs_plate: bool,
     ) -> None:
@@ -366,73 +364,6 @@ class _Loss:
         return ce + dice
 
 
-# ----------------------------------------------------------------------------------------------- validation
-
-
-def _validate_composites(
-    model: SegModel,
-    data: TrainSet,
-    val_idx: torch.Tensor,
-    loss_fn: _Loss,
-    device: torch.device,
-    channels_last: bool,
-    batch_size: int,
-) -> dict[str, float]:
-    from humanseg.metrics import Confusion, scores
-
-    was_training = model.training
-    model.eval()
-    total_loss, counts = 0.0, Confusion()
-    try:
-        with torch.inference_mode():
-            for i in range(0, len(val_idx), batch_size):
-                idx = val_idx[i : i + batch_size].to(data.images.device)
-                plates = data.plates[data.plate_index[idx]].to(device) if model.config.needs_plate else None
-                frames, target, plate = augment_batch(
-                    data.images[idx].to(device), data.masks[idx].to(device), plates, "none", torch.Generator(device)
-                )
-                x = compose_input(frames, plate, model.config.inputs)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                logits = model(x).float()
-                total_loss += float(loss_fn(logits, target)) * len(idx)
-                pred = logits.argmax(1).bool()
-                truth = target.bool()
-                tp = int((pred & truth).sum())
-                fp = int((pred & ~truth).sum())
-                fn = int((~pred & truth).sum())
-                counts = counts + Confusion(tp, fp, fn, int(truth.numel()) - tp - fp - fn)
-    finally:
-        model.train(was_training)
-    s = scores(counts)
-    return {
-        "composite_loss": total_loss / len(val_idx),
-        "composite_iou": s["iou"],
-        "composite_f": s["f_measure"],
-        "composite_precision": s["precision"],
-        "composite_recall": s["recall"],
-    }
-
-
-def _validate_sequences(model: SegModel, sequences: Sequence[Path], plate: np.ndarray | None) -> dict[str, float]:
-    from humanseg.evaluate import evaluate_sequence
-    from humanseg.segmenters.segnet import SegNetSegmenter
-    from humanseg.video import load_sequence, read_image
-
-    out: dict[str, float] = {}
-    for seq_dir in sequences:
-        seq_plate = None
-        if model.config.needs_plate:
-            # The sequence's own empty-scene image is the best plate for its camera; else the training plate.
-            empties = load_sequence(seq_dir).empty_backgrounds
-            seq_plate = read_image(empties[0]) if empties else plate
-        seg = SegNetSegmenter.from_model(model, plate=seq_plate)
-        result = evaluate_sequence(seq_dir, seg)
-        out[f"f/{result['sequence']}"] = float(result["f_measure"])
-    out["real_f"] = float(np.mean([v for k, v in out.items() if k.startswith("f/")]))
-    return out
-
-
 # ----------------------------------------------------------------------------------------------- the loop
 
 
@@ -455,53 +386,48 @@ def train(
     while the dataset loads (rank 0 only); the events are the progress of training itself.
     """
     config.validate()
-    dist = _Dist.from_env()
-    own_group = False
+    dist = Distributed.from_env()
     threads_before = torch.get_num_threads()
-    if dist.world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(dist.local_rank % torch.cuda.device_count())
-        torch.distributed.init_process_group(backend)
-        own_group = True
     try:
-        run = _Run(config, Path(dataset_dir), Path(out_dir), [Path(s) for s in val_sequences], resume, stop, dist,
-                   progress)  # fmt: skip
-        yield from run.events()
+        with dist.process_group(cuda=choose_device(config.device).type == "cuda"):
+            run = TrainingRun(config, dataset_dir, out_dir, val_sequences, resume, stop, dist, progress)
+            yield from run.events()
     finally:
         torch.set_num_threads(threads_before)  # the thread count is process-wide: leave it as found
-        if own_group:
-            torch.distributed.destroy_process_group()
 
 
-class _Run:
-    """One training run: setup in ``__init__``, the loop in ``events()``."""
+class TrainingRun:
+    """One training run: setup (dataset, model, optimizer, resumed state) in ``__init__``, the loop in
+    :meth:`events`; :func:`train` makes one and drives it. After the loop ``model`` holds the trained network
+    (also on every process of a multi-process run) and ``folder`` the run folder's writer."""
 
     def __init__(
         self,
         config: TrainConfig,
-        dataset_dir: Path,
-        out_dir: Path,
-        val_sequences: list[Path],
-        resume: bool,
-        stop: threading.Event | None,
-        dist: _Dist,
+        dataset_dir: str | Path,
+        out_dir: str | Path,
+        val_sequences: Sequence[str | Path] = (),
+        resume: bool = False,
+        stop: threading.Event | None = None,
+        dist: Distributed | None = None,
         progress: bool = True,
     ) -> None:
         self.t_start = time.perf_counter()
-        self.config, self.dataset_dir, self.out_dir = config, dataset_dir, out_dir
-        self.val_sequences, self.stop, self.dist = val_sequences, stop, dist
-        for seq in val_sequences:
+        dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+        self.config, self.dataset_dir, self.folder = config, dataset_dir, RunFolder(out_dir)
+        self.val_sequences, self.stop = [Path(s) for s in val_sequences], stop
+        self.dist = dist = dist or Distributed.from_env()
+        for seq in self.val_sequences:
             if not seq.is_dir():
                 raise FileNotFoundError(f"validation sequence folder not found: {seq}")
-        self.last_path, self.best_path = out_dir / "last.pt", out_dir / "best.pt"
+        last = self.folder.last
         saved: dict[str, Any] | None = None
         if resume:
-            saved = read_checkpoint(self.last_path)  # FileNotFoundError names the file
-            _check_resumable(config, saved, self.last_path)
-        elif self.last_path.exists():
+            saved = read_checkpoint(last)  # FileNotFoundError names the file
+            _check_resumable(config, saved, last)
+        elif last.exists():
             raise ValueError(
-                f"{out_dir} already holds a training run ({self.last_path.name}); resume it with --resume, "
+                f"{out_dir} already holds a training run ({last.name}); resume it with --resume, "
                 "or train into another --out folder"
             )
         self.saved = saved
@@ -517,7 +443,7 @@ class _Run:
         data = load_dataset(dataset_dir, size=self.model_config.input_size, progress=progress and dist.main)
         if saved is not None and saved.get("dataset_id") != data.id:
             raise ValueError(
-                f"{self.last_path} was trained on dataset id {saved.get('dataset_id')!r}, but {dataset_dir} has "
+                f"{last} was trained on dataset id {saved.get('dataset_id')!r}, but {dataset_dir} has "
                 f"id {data.id!r}; resume with the original dataset, or start a new run folder"
             )
         if self.model_config.needs_plate and len(data.plates) == 0:
@@ -567,7 +493,6 @@ class _Run:
             ids = [self.device.index] if self.cuda else None
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.recent_losses: list[float] = []
-        self.written: set[str] = set()  # file names this process wrote into the run folder (for the DDP check)
         self.last_saved_step = -1
 
     # -- small helpers
@@ -599,7 +524,6 @@ class _Run:
     def events(self) -> Iterator[TrainEvent]:
         config, dist = self.config, self.dist
         if dist.main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
             run_info = {
                 "train_config": config.to_dict(),
                 "model_config": self.model_config.to_dict(),
@@ -608,8 +532,7 @@ class _Run:
                 "val_sequences": [str(s) for s in self.val_sequences],
                 "device": self.device_text,
             }
-            _atomic_write_text(self.out_dir / "config.json", json.dumps(run_info, indent=1))
-            self.written.add("config.json")
+            self.folder.write_config(run_info)
         note = ""
         if self.saved is not None:
             note = f"resumed at step {self.step}"
@@ -677,12 +600,11 @@ class _Run:
             yield from self.validate_and_save()
         if dist.main and self.last_saved_step != self.step:
             # Stopped on request (no validation, to finish quickly): last.pt must still be this exact state.
-            self.save(self.last_path, full=True)
-            self.write_run_files()
-        if dist.main and not self.best_path.exists():
-            self.save(self.best_path, full=False)  # never validated: the final model is the best we have
-        self.ddp_check()
-        yield self.event("done", message=reason, path=str(self.best_path), val_f=self._last_val_f())
+            self.save(self.folder.last, full=True)
+            self.write_history()
+        if dist.main and not self.folder.best.exists():
+            self.save(self.folder.best, full=False)  # never validated: the final model is the best we have
+        yield self.event("done", message=reason, path=str(self.folder.best), val_f=self._last_val_f())
 
     def _last_val_f(self) -> float | None:
         for row in reversed(self.history):
@@ -697,13 +619,13 @@ class _Run:
         metrics: dict[str, float] = {}
         if len(self.val_idx):
             metrics.update(
-                _validate_composites(
+                validate_composites(
                     self.model, self.data, self.val_idx, self.loss_fn, self.device, self.channels_last,
                     2 * self.config.batch_size,
                 )
             )  # fmt: skip
         if self.val_sequences:
-            metrics.update(_validate_sequences(self.model, self.val_sequences, self.plate))
+            metrics.update(validate_sequences(self.model, self.val_sequences, self.plate))
         if self.best_metric == "-train_loss":
             metrics["-train_loss"] = -float(np.mean(self.recent_losses)) if self.recent_losses else -math.inf
         score = metrics[self.best_metric]
@@ -715,19 +637,18 @@ class _Run:
         improved = self.best_score is None or score > self.best_score
         if improved:
             self.best_score = score
-        yield self.event("checkpoint", path=str(self.save(self.last_path, full=True)), message="last")
+        yield self.event("checkpoint", path=str(self.save(self.folder.last, full=True)), message="last")
         if improved:
-            path = self.save(self.best_path, full=False)
+            path = self.save(self.folder.best, full=False)
             yield self.event("checkpoint", path=str(path), message=f"best ({self.best_metric} {score:.4f})")
-        self.write_run_files()
+        self.write_history()
 
     def save(self, path: Path, full: bool) -> Path:
         """``full``: everything needed to resume (last.pt); else weights and metadata only (best.pt)."""
         spe = self.spe
-        self.written.add(path.name)
-        if path == self.last_path:
+        if path == self.folder.last:
             self.last_saved_step = self.step
-        return save_checkpoint(
+        return self.folder.save(
             path,
             self.model,
             train_config=self.config.to_dict(),
@@ -754,39 +675,8 @@ class _Run:
             history=self.history,
         )  # fmt: skip
 
-    def write_run_files(self) -> None:
-        from humanseg.plots import training_curves
-
-        _atomic_write_text(self.out_dir / "history.json", json.dumps(self.history, indent=1))
-        self.written.update(("history.json", "curves.png"))
-        training_curves(
-            self.history, self.out_dir / "curves.png", title=f"{self.config.model} on {self.dataset_dir.name}"
-        )
-
-    def ddp_check(self) -> None:
-        """Test hook: with ``HUMANSEG_DDP_CHECK=DIR`` every rank writes ``DIR/rank<r>.json`` with a hash of its
-        weights (after taking rank 0's BN statistics, as DDP does before each forward) and the names of the
-        files it wrote into the run folder, so a test can verify that all processes hold the same model and
-        that only rank 0 wrote. Nothing is written without the variable."""
-        check_dir = os.environ.get(DDP_CHECK_ENV)
-        if not check_dir:
-            return
-        if self.dist.world > 1:
-            for buf in self.model.buffers():
-                torch.distributed.broadcast(buf, src=0)
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.model.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        Path(check_dir).mkdir(parents=True, exist_ok=True)
-        record = {
-            "rank": self.dist.rank,
-            "world_size": self.dist.world,
-            "step": self.step,
-            "sha256": digest.hexdigest(),
-            "wrote": sorted(self.written),
-        }
-        (Path(check_dir) / f"rank{self.dist.rank}.json").write_text(json.dumps(record))
+    def write_history(self) -> None:
+        self.folder.write_history(self.history, title=f"{self.config.model} on {self.dataset_dir.name}")
 
 
 def run_training(
@@ -811,12 +701,6 @@ def saved_config(run_dir: str | Path) -> TrainConfig:
     """The TrainConfig stored in ``run_dir/last.pt`` (to resume with the same options)."""
     state = read_checkpoint(Path(run_dir) / "last.pt")
     return TrainConfig.from_dict(state["train_config"])
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from humanseg.progress import bar
+
 DATASET_FORMAT = "humanseg-dataset/1"
 #: Augmentation modes: ``default`` (flips, scale/crop jitter, colour, blur, noise) and ``paper`` (flips and
 #: rotations of up to +-30 degrees), ``none`` (validation).
@@ -144,11 +146,7 @@ def load_dataset(dataset_dir: str | Path, size: tuple[int, int] | None = None, p
         size = first.shape[:2]
     size = (int(size[0]), int(size[1]))
 
-    iterator = samples
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(samples, desc="loading dataset", unit="img", leave=False)
+    iterator = bar(samples, desc="loading dataset", unit="img", enabled=progress, leave=False)
     n = len(samples)
     images = torch.empty((n, 3, *size), dtype=torch.uint8)
     masks = torch.empty((n, *size), dtype=torch.uint8)

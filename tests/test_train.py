@@ -13,7 +13,7 @@ from helpers_dataset import trained_tiny_run, write_tiny_dataset
 
 from humanseg.checkpoint import load_checkpoint, read_checkpoint
 from humanseg.models import compose_input
-from humanseg.train import TrainConfig, lr_at, run_training, train
+from humanseg.train import TrainConfig, TrainEvent, lr_at, run_training, train
 from humanseg.trainset import augment_batch, class_weights, imperfect_plates, load_dataset
 from humanseg.video import read_image
 
@@ -93,6 +93,25 @@ def test_events_stream(tmp_path):
     assert str(tmp_path / "run" / "last.pt") in saved
     assert events[-1].path == str(tmp_path / "run" / "best.pt") and events[-1].message == "epoch limit reached"
     assert all(e.device.startswith("cpu") for e in events)
+    assert all(e.describe() and "\n" not in e.describe() for e in events)  # one log line per event
+
+
+def test_events_describe_themselves():
+    counts = {"train_samples": 8, "val_samples": 2, "steps_per_epoch": 2}
+    start = TrainEvent("start", device="cpu (1 thread)", metrics=counts, message="resumed at step 4")
+    assert start.describe() == (
+        "start on cpu (1 thread): 8 training / 2 validation images, 2 steps per epoch (resumed at step 4)"
+    )
+    step = TrainEvent("step", step=3, epoch=1.5, loss=0.25, lr=1e-3, images_per_s=12.34)
+    assert step.describe() == "step 3 (epoch 1.50): loss 0.2500, lr 1.00e-03, 12.3 images/s"
+    val = TrainEvent("val", step=4, metrics={"composite_f": 0.5, "real_f": 0.75})
+    assert val.describe() == "validation at step 4: composite_f 0.500, real_f 0.750"
+    saved = TrainEvent("checkpoint", path="/runs/a/best.pt", message="best (real_f 0.7500)")
+    assert saved.describe() == "saved best.pt (best (real_f 0.7500))"
+    done = TrainEvent("done", step=8, message="epoch limit reached", path="/runs/a/best.pt")
+    assert done.describe() == "done at step 8: epoch limit reached; model: /runs/a/best.pt"
+    with pytest.raises(ValueError, match="valid: start, step, val, checkpoint, done"):
+        TrainEvent("epoch").describe()
 
 
 def test_time_budget_stops_the_run(tmp_path):
@@ -227,8 +246,18 @@ def test_augmentation_keeps_frame_mask_and_plate_aligned():
     again = augment_batch(frame, mask, plate, "paper", torch.Generator().manual_seed(1))
     assert torch.equal(x, again[0]) and torch.equal(y, again[1])  # a seeded generator reproduces the batch
     xd, yd, pd = augment_batch(frame, mask, plate, "default", torch.Generator().manual_seed(2))
-    assert 0.0 <= float(xd.min()) and float(xd.max()) <= 1.0 and pd is not None
+    assert 0.0 <= float(xd.min()) and float(xd.max()) <= 1.0 and pd.shape == xd.shape
     assert not torch.equal(xd, x)
+    # The default mode (flips, scale/shift, colour, blur, noise) on a plate of 8-px stripes, where any
+    # misalignment between frame and plate shows as a large difference.
+    stripes = torch.where((torch.arange(64) // 4) % 2 == 0, 60, 200).to(torch.uint8).expand(2, 3, 48, 64)
+    frame = torch.where(mask.bool()[:, None], torch.tensor(250, dtype=torch.uint8), stripes)
+    xd, yd, pd = augment_batch(frame, mask, stripes, "default", torch.Generator().manual_seed(2))
+    for i in range(2):
+        diff, person = (xd[i] - pd[i]).abs().mean(0), yd[i].bool()
+        assert diff[person].mean() > 0.2 and diff[~person].mean() < 0.1  # the mask on the person; plate = frame
+        unmoved = (xd[i] - stripes[i].float() / 255).abs().mean(0)
+        assert unmoved[~person].mean() > 0.15  # ... because the plate moved with the frame
 
 
 def test_imperfect_plates_hold_standing_people_and_ghosts():

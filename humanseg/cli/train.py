@@ -30,14 +30,13 @@ _OVERRIDES = {
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"240x320"`` -> (240, 320) as (height, width)."""
+    """``"240x320"`` -> (240, 320) as (height, width), for argparse (which shows only its own error types)."""
+    from humanseg.sizes import parse_size as parse_hxw
+
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be HEIGHTxWIDTH in pixels, e.g. 240x320; got {text!r}") from None
-    if h < 1 or w < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return h, w
+        return parse_hxw(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,12 +86,12 @@ def build_config(args: argparse.Namespace):  # -> TrainConfig (import kept lazy)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from humanseg.train import _Dist, train
+    from humanseg.distributed import Distributed
+    from humanseg.progress import bar as progress_bar
+    from humanseg.train import train
 
     config = build_config(args)
-    main = _Dist.from_env().main  # under torchrun only rank 0 prints
+    main = Distributed.from_env().main  # under torchrun only rank 0 prints
     bar = None
     done = None
     try:
@@ -103,19 +102,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"device: {ev.device}; model {config.model}; {ev.metrics['train_samples']:.0f} train / "
                       f"{ev.metrics['val_samples']:.0f} val samples, {ev.metrics['steps_per_epoch']:.0f} steps per epoch"
                       + (f"; {ev.message}" if ev.message else ""), file=sys.stderr)  # fmt: skip
-                bar = tqdm(total=ev.total_steps, initial=ev.step, desc="train", unit="step", dynamic_ncols=True)
+                bar = progress_bar(total=ev.total_steps, initial=ev.step, desc="train", unit="step")
             elif ev.kind == "step" and bar is not None:
                 if ev.total_steps is not None and bar.total != ev.total_steps:
                     bar.total = ev.total_steps
                 bar.update(ev.step - bar.n)
                 bar.set_postfix(loss=f"{ev.loss:.4f}", lr=f"{ev.lr:.2e}", img_s=f"{ev.images_per_s:.1f}", refresh=False)
             elif ev.kind == "val":
-                shown = {
-                    k: round(v, 4)
-                    for k, v in ev.metrics.items()
-                    if k in ("composite_loss", "composite_iou", "composite_f", "real_f")
-                }
-                (bar.write if bar is not None else print)(f"step {ev.step} epoch {ev.epoch:.2f}: {shown}")
+                (bar.write if bar is not None else print)(ev.describe())
             elif ev.kind == "done":
                 done = ev
     finally:

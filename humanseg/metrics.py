@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 POSITIVE = 255
-NEGATIVE = (0, 50)  # static background, hard shadow
+SHADOW = 50  # hard shadow: scored, as negative
+NEGATIVE = (0, SHADOW)  # static background, hard shadow
 NOT_SCORED = (85, 170)  # outside ROI, unknown motion
 LABEL_VALUES = (0, 50, 85, 170, 255)
 

@@ -1,4 +1,5 @@
-"""Pictures of masks: binary mask image, label overlay (tint + contour), captioned side-by-side grid.
+"""Pictures of masks: binary mask image, label overlay (tint + contour), captioned side-by-side grid, CDnet
+ground-truth image and the benchmark montage (frame | ground truth | each method's mask).
 
 All functions take and return RGB ``uint8`` arrays; text is drawn with OpenCV's built-in Hershey font so no
 font files are needed.
@@ -7,12 +8,14 @@ font files are needed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from humanseg.video import mask_to_u8, to_rgb
+from humanseg import metrics
+from humanseg.video import SequenceItem, mask_to_u8, read_label, to_rgb
 
 CAPTION_BG = (24, 24, 24)
 CAPTION_FG = (255, 255, 255)
@@ -125,3 +128,63 @@ def grid(
         r, c = divmod(i, columns)
         out[r * ch : (r + 1) * ch, c * cw : (c + 1) * cw] = cell
     return out
+
+
+def label_image(label: np.ndarray, roi: np.ndarray | None = None) -> np.ndarray:
+    """A CDnet ground-truth label as RGB: person white, hard shadow dark grey, unscored (unknown motion, outside
+    the ROI) mid grey, background black."""
+    out = np.zeros((*label.shape, 3), np.uint8)
+    out[label == metrics.POSITIVE] = 255
+    out[label == metrics.SHADOW] = 60
+    unscored = np.isin(label, metrics.NOT_SCORED)
+    if roi is not None:
+        unscored |= ~roi
+    out[unscored] = 128
+    return out
+
+
+def montage_picks(items: Sequence[SequenceItem], rows: int) -> list[SequenceItem]:
+    """``rows`` labelled items spread evenly over those whose ground truth shows a person (all when none does)."""
+    items = list(items)
+    with_person = [it for it in items if (read_label(it.label) == metrics.POSITIVE).any()]
+    pool = with_person or items
+    return [pool[i] for i in np.unique(np.linspace(0, len(pool) - 1, min(rows, len(pool))).round().astype(int))]
+
+
+@dataclass
+class MontageRow:
+    """One row of a montage: frame ``number``, its RGB image and CDnet label, and per method (in column order)
+    its binary mask with the F-measure it scored on this frame."""
+
+    number: int
+    frame: np.ndarray
+    label: np.ndarray
+    masks: Mapping[str, tuple[np.ndarray, float]]
+
+
+def montage(
+    rows: Sequence[MontageRow],
+    roi: np.ndarray | None = None,
+    *,
+    tile_width: int = 256,
+    min_tile_width: int = 160,
+) -> np.ndarray:
+    """Columns frame | ground truth | each method's mask, captioned with the method and its F-measure, one row per
+    :class:`MontageRow`. Tiles are ``min_tile_width``..``tile_width`` pixels wide; returns one RGB image."""
+    if not rows:
+        raise ValueError("a montage needs at least one row")
+    tiles, captions = [], []
+    for row in rows:
+        frame = row.frame
+        h, w = frame.shape[:2]
+        # grid resizes every tile to the first one's size: big frames shrink, tiny ones grow so captions fit.
+        width = min(max(w, min_tile_width), tile_width)
+        if width != w:
+            size = (width, max(1, round(h * width / w)))
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA if width < w else cv2.INTER_NEAREST)
+        tiles += [frame, label_image(row.label, roi)]
+        captions += [f"frame {row.number}", "ground truth"]
+        for method, (mask, f) in row.masks.items():
+            tiles.append(mask_image(mask))
+            captions.append(f"{method} F={f:.2f}")
+    return grid(tiles, captions, columns=2 + len(rows[0].masks))

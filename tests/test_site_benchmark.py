@@ -19,20 +19,16 @@ import pytest
 from PIL import Image
 
 from dataset_builder.silhouettes import load_index
-from humanseg.metrics import Confusion
+from humanseg.cli.site_benchmark import parse_skip_first
 from humanseg.site_benchmark import (
     SiteBenchmarkConfig,
     baseline_unavailable,
     default_size,
-    frame_confusions,
-    mean_over_sequences,
-    parse_size,
-    parse_skip_first,
     plan_actor_sources,
-    report_markdown,
     run_site_benchmark,
-    still_frames,
 )
+from humanseg.site_report import mean_over_sequences, report_markdown
+from humanseg.sizes import parse_size
 from humanseg.video import load_sequence
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -346,61 +342,22 @@ def test_baseline_unavailable(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------ parts
 
 
-def _labelled(root: Path, labels: dict[int, np.ndarray]) -> Path:
-    (root / "input").mkdir(parents=True)
-    (root / "groundtruth").mkdir()
-    for n, label in labels.items():
-        Image.fromarray(np.zeros((*label.shape, 3), np.uint8)).save(root / "input" / f"in{n:06d}.png")
-        Image.fromarray(label).save(root / "groundtruth" / f"gt{n:06d}.png")
-    return root
+def test_still_f_pools_the_saved_masks_of_the_still_frames(bench):
+    """The still-person F comes from the evaluator's per-frame counts; counting the masks the run saved gives the
+    same number (what the benchmark did before, by reading them back)."""
+    from humanseg import metrics
+    from humanseg.video import read_label
 
-
-def _box(x: int, y: int = 2, size: int = 10, shape: tuple[int, int] = (16, 40)) -> np.ndarray:
-    label = np.zeros(shape, np.uint8)
-    label[y : y + size, x : x + size] = 255
-    return label
-
-
-def test_still_frames_by_hand(tmp_path):
-    # Every 2nd frame is labelled (subsampled like SBI); fps 1 and 4 s -> the reference is the frame 4 earlier.
-    labels = {
-        0: _box(0),
-        2: _box(8),
-        4: _box(16),
-        6: _box(24),  # moving: references 0, 2 do not overlap
-        8: _box(28),
-        10: _box(28),  # reference 6 (x 24): IoU 60/140 -> moving
-        12: _box(28),  # reference 8: identical -> still
-        14: _box(29),  # reference 10, 1 px shift: IoU 90/110 = 0.82 -> still
-        16: np.zeros((16, 40), np.uint8),  # nobody there -> not still
-        18: _box(28),  # reference 14: IoU 0.82 -> still
-        20: _box(28),  # reference 16 is empty -> not still
-        22: _box(30),  # reference 18, 2 px shift: IoU 80/120 = 0.67 -> moving
-    }
-    seq_dir = _labelled(tmp_path / "seq", labels)
-    assert still_frames(seq_dir, fps=1.0, seconds=4.0) == [12, 14, 18]
-    # A lag that falls between labelled frames uses the nearest one (within half the spacing).
-    assert still_frames(seq_dir, fps=1.0, seconds=3.5) == [12, 14, 18]
-    # A lag longer than the clip: no frame has a reference, so none is still.
-    assert still_frames(seq_dir, fps=25.0, seconds=2.0) == []
-
-
-def test_frame_confusions_by_hand(tmp_path):
-    label = np.zeros((4, 4), np.uint8)
-    label[0, :2] = 255  # two person pixels
-    label[3, 3] = 170  # unscored
-    seq_dir = _labelled(tmp_path / "seq", {1: label})
-    masks = tmp_path / "masks"
-    masks.mkdir()
-    pred = np.zeros((4, 4), np.uint8)
-    pred[0, 0] = 255  # TP
-    pred[1, 1] = 255  # FP
-    pred[3, 3] = 255  # unscored pixel: not counted
-    Image.fromarray(pred).save(masks / "gt000001.png")
-    items = load_sequence(seq_dir).scored_items()
-    assert frame_confusions(seq_dir, items, masks) == {1: Confusion(tp=1, fp=1, fn=1, tn=12)}
-    with pytest.raises(FileNotFoundError, match="no saved mask"):
-        frame_confusions(seq_dir, items, tmp_path)
+    site = bench["site_a"]
+    still = set(bench["run"]["sequences"]["siteA"]["still_frames"])
+    seq = load_sequence(site)
+    for method, row in bench["results"]["siteA"].items():
+        total = metrics.Confusion()
+        for item in seq.scored_items():
+            if item.number in still:
+                pred = read_label(bench["out"] / "siteA" / "masks" / method / f"{item.label.stem}.png") > 127
+                total = total + metrics.confusion(pred, read_label(item.label), seq.roi)
+        assert row["still_f_measure"] == metrics.scores(total)["f_measure"], method
 
 
 def test_mean_over_sequences_skips_what_did_not_run():

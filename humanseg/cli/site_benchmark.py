@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 HELP = "build a site dataset, train a model on it and score it against the baselines on the real footage"
+#: ``--skip-first`` values: ``auto`` lets the evaluator decide.
+SKIP_FIRST_CHOICES = {"auto": None, "yes": True, "no": False}
 
 
 def _presets() -> str:
@@ -75,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is reported as skipped",
     )  # fmt: skip
     parser.add_argument(
-        "--skip-first", default="auto", choices=["auto", "yes", "no"],
+        "--skip-first", default="auto", choices=list(SKIP_FIRST_CHOICES),
         help="leave the first scored frame out (auto: as the evaluator decides, i.e. for SBI sequences whose "
         "first frame is numbered 0 and has an unreliable mask)",
     )  # fmt: skip
@@ -96,14 +98,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def parse_skip_first(text: str) -> bool | None:
+    """``auto`` -> None (the evaluator decides), ``yes`` -> True, ``no`` -> False."""
+    try:
+        return SKIP_FIRST_CHOICES[text.lower()]
+    except KeyError:
+        raise ValueError(f"--skip-first must be one of {', '.join(SKIP_FIRST_CHOICES)}, got {text!r}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    from humanseg.site_benchmark import (
-        SiteBenchmarkConfig,
-        mean_over_sequences,
-        parse_size,
-        parse_skip_first,
-        run_site_benchmark,
-    )
+    from humanseg.site_benchmark import SiteBenchmarkConfig, run_site_benchmark
+    from humanseg.site_report import mean_over_sequences
+    from humanseg.sizes import parse_size
 
     options = {}
     if args.workers is not None:

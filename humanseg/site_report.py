@@ -1,0 +1,213 @@
+"""The site benchmark's report: ``results.json``, ``run.json``, ``report.md`` and ``f_measure.png``.
+
+``results`` is ``{sequence: {method: row}}`` (rows as :func:`humanseg.evaluate.evaluate_sequence` gives them, plus
+``status``, ``still_f_measure`` and ``still_frames``; a method that could not run has ``status: "skipped"`` and a
+``reason``); ``run`` holds the settings, sources, timings and versions (see :mod:`humanseg.site_benchmark`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from humanseg.evaluate import STILL_IOU, STILL_SECONDS, format_cell
+from humanseg.files import atomic_write
+
+#: Files of the run folder this module writes (the benchmark refuses to overwrite them without --overwrite).
+OUTPUT_FILES = ("results.json", "run.json", "report.md", "f_measure.png")
+
+_COLUMNS = (
+    ("f_measure", "F-measure", "{:.3f}"),
+    ("iou", "IoU", "{:.3f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+    ("still_f_measure", "still F", "{:.3f}"),
+    ("flicker", "flicker", "{:.4f}"),
+    ("ms_per_frame", "ms/frame", "{:.1f}"),
+)
+_STILL = [k for k, _, _ in _COLUMNS].index("still_f_measure")
+
+
+def _table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown table rows, one per method, the best F-measure in bold; still F is followed by its frame count."""
+    head = ["method"] + [t for _, t, _ in _COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(_COLUMNS)]
+    best = _winner(rows)
+    for method, r in rows.items():
+        label = f"**{method}**" if method == best else method
+        if r.get("status") == "skipped":
+            lines.append(f"| {label} | skipped: {r.get('reason', '')} |" + " |" * (len(_COLUMNS) - 1))
+            continue
+        cells = [format_cell(r.get(k), f) for k, _, f in _COLUMNS]
+        cells[_STILL] += f" ({r.get('still_frames', 0)})"
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return lines
+
+
+def _winner(rows: dict[str, dict[str, Any]]) -> str | None:
+    ran = {m: r["f_measure"] for m, r in rows.items() if r.get("f_measure") is not None}
+    return max(ran, key=ran.get) if ran else None
+
+
+def mean_over_sequences(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per method, the mean of each table metric over the sequences where it ran (``sequences`` = how many)."""
+    methods = list(dict.fromkeys(m for rows in results.values() for m in rows))
+    out = {}
+    for m in methods:
+        ran = [rows[m] for rows in results.values() if m in rows and rows[m].get("status") == "ok"]
+        row: dict[str, Any] = {"status": "ok" if ran else "skipped", "sequences": len(ran)}
+        if not ran:
+            row["reason"] = "did not run on any sequence"
+        for key, _, _ in _COLUMNS:
+            vals = [r[key] for r in ran if r.get(key) is not None]
+            row[key] = float(np.mean(vals)) if vals else None
+        row["still_frames"] = sum(r.get("still_frames") or 0 for r in ran)
+        out[m] = row
+    return out
+
+
+def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> str:
+    """The human-readable report: settings, a table per sequence with its winner, the mean over sequences."""
+    from humanseg.models import get_preset
+
+    s = run["settings"]
+    t = run["timings"]
+    size = f"{s['size'][0]}x{s['size'][1]}" if s.get("size") else "plate size (at most 480 rows)"
+    skip = {None: "auto", True: "yes", False: "no"}[s["skip_first"]]
+    lines = [
+        "# Site benchmark",
+        "",
+        f"Site model `{run['model_method']}` (preset `{s['model']}`), trained per sequence on composites of the "
+        "site plate and actor silhouettes from other footage, against generic baselines, scored on the real "
+        "frames with the CDnet protocol (F-measure etc. from pixel counts summed over the scored frames).",
+        "",
+        "## Settings",
+        "",
+        "| setting | value |",
+        "|---|---|",
+        f"| training budget | {s['minutes']:g} min per sequence (dataset building and scoring come on top) |",
+        f"| model preset | {s['model']} |",
+        "| site model output | "
+        + (
+            "network + plate completion (plate-difference blobs it covers for at least a quarter are added) |"
+            if get_preset(s["model"]).needs_plate
+            else "network |"
+        ),  # fmt: skip
+        "| estimated plates | temporal median of the input frames, "
+        + (f"people marked by {s['plate_people']} left out |" if s.get("plate_people") else "motion masking only |"),
+        f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']} |",
+        f"| perspective | {s['perspective'] or 'generic surveillance view (dataset_builder default)'} |",
+        f"| baselines | {', '.join(s['baselines']) or 'none'} |",
+        f"| skip first scored frame | {skip} |",
+        f"| still person | GT foreground IoU >= {STILL_IOU} with the frame {STILL_SECONDS:g} s earlier "
+        f"at {s['fps']:g} fps |",
+        "| actor sources | "
+        + ", ".join(f"{n} ({a['silhouettes']} silhouettes)" for n, a in run["actors"].items())
+        + " |",
+        f"| device | {run['versions'].get('device', '')} |",
+        f"| total time | {t['total_s'] / 60:.1f} min |",
+        "",
+        "Columns: F-measure, IoU, precision, recall over all scored frames; *still F*: F-measure on the frames "
+        "where a person has not moved for 2 s (frame count in brackets); *flicker*: mean mask change on pixels "
+        "whose input did not change (lower is steadier); ms/frame: segmentation time only. Bold: the best "
+        "F-measure.",
+        "",
+    ]
+    for name, rows in results.items():
+        meta = run["sequences"][name]
+        tt = t["sequences"][name]
+        winner = _winner(rows)
+        lines += [
+            f"## {name}",
+            "",
+            f"- footage: `{meta['path']}` ({meta['frame_wh'][0]}x{meta['frame_wh'][1]}), {meta['scored_frames']} scored "
+            f"frames (first skipped: {'yes' if meta['skip_first'] else 'no'}), {len(meta['still_frames'])} with a "
+            "still person",
+            f"- plate: {meta['plate']['source']} ({meta['plate']['detail']})",
+            f"- actor sources: {', '.join(meta['actor_sources'])}"
+            + (f" (left out, being this sequence: {', '.join(meta['actor_sources_left_out'])})"
+               if meta["actor_sources_left_out"] else ""),
+            f"- training: {meta['train']['steps']} steps, {meta['train']['epochs']} epochs in "
+            f"{meta['train']['elapsed_s']:.0f} s on {meta['train']['device']}",
+            f"- time: plate {tt['plate_s']:.1f} s, dataset {tt['build_s']:.1f} s, training {tt['train_s']:.1f} s, "
+            f"scoring {sum(tt['eval_s'].values()):.1f} s",
+            "",
+            *_table(rows),
+            "",
+            f"Winner: **{winner}** (F-measure {rows[winner]['f_measure']:.3f})." if winner else "No method ran.",
+            "",
+            f"![montage of {name}]({name}/montage.png)",
+            "",
+        ]  # fmt: skip
+    if len(results) > 1:
+        means = mean_over_sequences(results)
+        lines += [
+            f"## Mean over {len(results)} sequences",
+            "",
+            *_table(means),
+            "",
+            "Winners per sequence: " + ", ".join(f"{n}: {_winner(rows)}" for n, rows in results.items()) + ".",
+            "",
+        ]
+    lines += ["![F-measure per sequence and method](f_measure.png)", ""]
+    if run["skipped"]:
+        lines += ["## Skipped baselines", ""] + [f"- {m}: {why}" for m, why in run["skipped"].items()] + [""]
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, results: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """Write ``OUTPUT_FILES`` into ``out`` from what has been scored so far; returns ``{"results", "run"}``."""
+    from humanseg.plots import bar_chart
+
+    _write_json(out / "results.json", results)
+    _write_json(out / "run.json", run)
+    if results:
+        chart_values = {s: {m: r["f_measure"] for m, r in rows.items() if r.get("f_measure") is not None}
+                        for s, rows in results.items()}  # fmt: skip
+        bar_chart(chart_values, out / "f_measure.png", title="F-measure per sequence and method", ylabel="F-measure")
+        atomic_write(out / "report.md", report_markdown(results, run))
+    return {"results": results, "run": run}
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced the numbers (humanseg, Python, torch, OpenCV, NumPy, MediaPipe when installed),
+    the CPU count and the device."""
+    import cv2
+    import torch
+
+    from humanseg import __version__
+
+    out = {
+        "humanseg": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+        "cpus": str(os.cpu_count()),
+        "device": f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu",
+    }
+    try:
+        from importlib.metadata import version
+
+        out["mediapipe"] = version("mediapipe")
+    except Exception:  # not installed: leave it out
+        pass
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

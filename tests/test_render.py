@@ -1,11 +1,22 @@
-"""humanseg.render: mask image, label overlay, caption bars and the side-by-side grid."""
+"""humanseg.render: mask image, label overlay, caption bars, the side-by-side grid, ground truth and montage."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from humanseg.render import CAPTION_BG, caption, grid, mask_image, overlay
+from humanseg.render import (
+    CAPTION_BG,
+    MontageRow,
+    caption,
+    grid,
+    label_image,
+    mask_image,
+    montage,
+    montage_picks,
+    overlay,
+)
+from humanseg.video import SequenceItem
 
 
 def _scene(h: int = 40, w: int = 60) -> np.ndarray:
@@ -97,3 +108,38 @@ def test_grid_errors() -> None:
         grid([])
     with pytest.raises(ValueError, match="2 captions for 1 tiles"):
         grid([np.zeros((4, 4, 3), np.uint8)], ["a", "b"])
+
+
+def test_label_image_shows_each_cdnet_value() -> None:
+    label = np.array([[0, 50, 85, 170, 255, 255]], np.uint8)
+    roi = np.array([[True] * 5 + [False]])
+    rgb = label_image(label, roi)
+    assert rgb.shape == (1, 6, 3) and rgb.dtype == np.uint8
+    # background black, shadow dark grey, unknown/outside-ROI mid grey, person white, person outside the ROI grey.
+    assert rgb[0, :, 0].tolist() == [0, 60, 128, 128, 255, 128]
+    assert (rgb == rgb[:, :, :1]).all()  # grey levels only
+    assert label_image(label)[0, 5, 0] == 255  # no ROI: every pixel is inside
+
+
+def test_montage_layout_and_picks(tmp_path) -> None:
+    from PIL import Image
+
+    frame = _scene(48, 64)
+    label = np.zeros((48, 64), np.uint8)
+    label[10:30, 20:30] = 255
+    mask = label == 255
+    rows = [MontageRow(n, frame, label, {"a": (mask, 1.0), "b": (~mask, 0.0)}) for n in (3, 7)]
+    image = montage(rows)
+    # 64-px frames are shown 160 px wide (the least tile width): frame | ground truth | a | b, two rows + captions.
+    assert image.shape[1] == 4 * 160 and 2 * 120 < image.shape[0] < 2 * 160
+    with pytest.raises(ValueError, match="at least one row"):
+        montage([])
+
+    items = []
+    for n in range(6):  # frames 0 and 5 show nobody
+        path = tmp_path / f"gt{n:06d}.png"
+        Image.fromarray(label if 0 < n < 5 else np.zeros_like(label)).save(path)
+        items.append(SequenceItem(number=n, image=path, label=path))
+    assert [it.number for it in montage_picks(items, 2)] == [1, 4]  # spread over the frames with a person
+    assert [it.number for it in montage_picks(items, 9)] == [1, 2, 3, 4]
+    assert [it.number for it in montage_picks(items[:1] + items[5:], 3)] == [0, 5]  # nobody anywhere: all frames

@@ -697,10 +697,20 @@ def run_training(
     return done
 
 
-def saved_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig stored in ``run_dir/last.pt`` (to resume with the same options)."""
+def resume_config(
+    run_dir: str | Path, *, more_minutes: float = 0, more_epochs: int = 0, **options: Any
+) -> TrainConfig:
+    """The TrainConfig to resume ``run_dir/last.pt`` with: the saved options, ``options`` on top (absolute values,
+    e.g. the CLI's ``--epochs 4``), and the budgets extended by ``more_minutes`` / ``more_epochs`` past what the
+    run has done (the app's "N more"; budgets count from the run's start, so they are added to it)."""
     state = read_checkpoint(Path(run_dir) / "last.pt")
-    return TrainConfig.from_dict(state["train_config"])
+    if not state.get("train_config"):
+        raise ValueError(f"{run_dir}/last.pt has no saved training options; it cannot be resumed, start a new run")
+    if more_minutes > 0:
+        options["minutes"] = float(state.get("elapsed_s", 0.0)) / 60.0 + more_minutes
+    if more_epochs > 0:
+        options["epochs"] = int(state.get("epoch", 0)) + more_epochs
+    return TrainConfig.from_dict(state["train_config"]).replace(**options)
 
 
 def _check_resumable(config: TrainConfig, saved: dict[str, Any], path: Path) -> None:

@@ -13,7 +13,7 @@ from helpers_dataset import trained_tiny_run, write_tiny_dataset
 
 from humanseg.checkpoint import load_checkpoint, read_checkpoint
 from humanseg.models import compose_input
-from humanseg.train import TrainConfig, TrainEvent, lr_at, run_training, train
+from humanseg.train import TrainConfig, TrainEvent, lr_at, resume_config, run_training, train
 from humanseg.trainset import augment_batch, class_weights, imperfect_plates, load_dataset
 from humanseg.video import read_image
 
@@ -165,6 +165,16 @@ def test_plate_model_trains_and_stores_the_plate(tmp_path):
     assert np.array_equal(info.plate, expected)
     # The plate as the dataset stores it, not resized to the training size.
     assert np.array_equal(info.plate, read_image(dataset / "plates" / "plate001.png"))
+
+
+def test_resume_config_extends_the_budgets():
+    _, run = trained_tiny_run()
+    saved = read_checkpoint(run / "last.pt")  # 96 steps of 3 per epoch: 32 epochs done, no time budget
+    assert resume_config(run) == TrainConfig.from_dict(saved["train_config"])
+    assert resume_config(run, epochs=40).epochs == 40  # absolute, as the CLI's --epochs
+    more = resume_config(run, more_epochs=5, more_minutes=2.0, minutes=None)
+    assert more.epochs == 32 + 5 and more.minutes == pytest.approx(saved["elapsed_s"] / 60 + 2.0)
+    assert more.replace(epochs=None, minutes=None) == resume_config(run, epochs=None)
 
 
 def test_frame_only_model_stores_no_plate():

@@ -72,14 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace):  # -> TrainConfig (import kept lazy)
     """The TrainConfig for ``args``: the saved one when resuming, else the recipe; explicit options on top."""
-    from humanseg.train import TrainConfig, saved_config
+    from humanseg.train import TrainConfig, resume_config
 
     given = {field: getattr(args, opt) for opt, field in _OVERRIDES.items() if getattr(args, opt) is not None}
     if args.resume:
-        config = saved_config(args.out)
+        config = resume_config(args.out, **given)
         if args.recipe != "default" and args.recipe != config.recipe:
             raise ValueError(f"{args.out} was trained with recipe {config.recipe!r}; drop --recipe {args.recipe}")
-        return config.replace(**given)
+        return config
     if "epochs" in given and "minutes" not in given:
         given["minutes"] = None  # an epoch count alone means: no time limit
     return TrainConfig.from_recipe(args.recipe, **given)

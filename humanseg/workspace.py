@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from humanseg.progress import bar
 from humanseg.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoError, frame_number, list_images, open_frames
 
 ENV_VAR = "HUMANSEG_WORKSPACE"
@@ -327,7 +328,7 @@ def clip_to_sequence(
     out_dir: str | Path,
     *,
     max_frames: int | None = None,
-    progress: Callable[[int, int | None], None] | None = None,
+    progress: bool | Callable[[int, int | None], None] = False,
 ) -> Path:
     """Write a video and its per-frame masks as a CDnet-layout sequence folder; returns ``out_dir``.
 
@@ -336,7 +337,8 @@ def clip_to_sequence(
     (DAVIS numbering), in which case from 0. Writes ``input/inNNNNNN.jpg`` (JPEG quality 95) and
     ``groundtruth/gtNNNNNN.png`` (masks as 8-bit gray: palette PNGs are converted to their gray values).
     Masks without a frame (beyond the clip or ``max_frames``) are left out; a clip that shares no number with
-    its masks is a ``ValueError`` naming both ranges.
+    its masks is a ``ValueError`` naming both ranges. ``progress``: True shows a tqdm bar (see humanseg.progress),
+    a callable gets ``(frames done, total)``.
     """
     from PIL import Image
 
@@ -353,8 +355,9 @@ def clip_to_sequence(
     (out / "groundtruth").mkdir()
     written = 0
     paired = 0
-    with open_frames(clip, max_frames=max_frames) as reader:
-        total = reader.frame_count
+    with open_frames(clip, max_frames=max_frames) as reader, bar(
+        total=reader.frame_count, desc="reading the clip", unit="frame", enabled=progress is True, leave=False
+    ) as shown:
         for i, frame in enumerate(reader):
             number = start + i
             Image.fromarray(frame).save(out / "input" / f"in{number:06d}.jpg", quality=95)
@@ -368,8 +371,9 @@ def clip_to_sequence(
                 Image.fromarray(label, mode="L").save(out / "groundtruth" / f"gt{number:06d}.png")
                 paired += 1
             written += 1
-            if progress is not None:
-                progress(written, total)
+            shown.update()
+            if callable(progress):
+                progress(written, reader.frame_count)
     if paired == 0:
         raise ValueError(
             f"none of the {len(masks)} masks (numbers {min(masks)}-{max(masks)}) matches a frame of the clip "

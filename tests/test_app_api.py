@@ -35,11 +35,12 @@ def value(output):
 
 
 def overview(result: tuple) -> dict:
-    """Name the outputs of the endpoints that return the site overview (same order as app.OVERVIEW)."""
+    """Name the outputs of the endpoints that return the site overview: the header, then each tab's own outputs
+    in the order the tabs add them to the page (humanseg.ui.build_demo); State components are not returned."""
     names = [
         "site", "site_info", "plates", "harvest_clip", "sil_set", "sil_gallery", "sil_selected", "sil_page",
-        "sil_info", "build_sets", "preview", "dataset_info", "train_dataset", "resume_run", "val_existing", "models",
-        "train_status", "train_plot", "train_log", "train_ckpt",
+        "sil_info", "build_sets", "preview", "dataset_info", "train_dataset", "resume_run", "val_existing",
+        "train_status", "train_plot", "train_log", "train_ckpt", "models",
     ]  # fmt: skip
     out = dict(zip(names, result[: len(names)], strict=True))
     if len(result) > len(names):
@@ -242,9 +243,23 @@ def test_train_tab_shows_the_last_run_from_its_files(client, trained, app_server
 def test_command_line_defaults_are_safe():
     import app
 
-    args = app.parse_args([])
+    args = app.parse_args([], environ={})
     assert (args.host, args.port, args.max_file_size) == ("127.0.0.1", 7860, "1gb")
-    assert app.parse_args(["--host", "0.0.0.0", "--port", "8080"]).port == 8080
+    assert app.parse_args(["--host", "0.0.0.0", "--port", "8080"], environ={}).port == 8080
+
+
+def test_gradio_server_variables_apply_unless_flags_are_given(capsys):
+    import app
+
+    env = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "9001"}
+    args = app.parse_args([], environ=env)
+    assert (args.host, args.port) == ("0.0.0.0", 9001)
+    args = app.parse_args(["--host", "127.0.0.1", "--port", "8080"], environ=env)
+    assert (args.host, args.port) == ("127.0.0.1", 8080)
+    assert app.parse_args(["--port", "8080"], environ={"GRADIO_SERVER_NAME": "10.0.0.2"}).host == "10.0.0.2"
+    with pytest.raises(SystemExit):
+        app.parse_args([], environ={"GRADIO_SERVER_PORT": "http"})
+    assert "GRADIO_SERVER_PORT='http' is not a port number" in capsys.readouterr().err
 
 
 def _decode(video: str | dict) -> list[np.ndarray]:

@@ -1,0 +1,174 @@
+"""Tab 3, segment: drop a clip, pick trained models and baselines; side-by-side video, overlay/mask videos, PNG
+zips, and CDnet metrics when ground truth is given. The run is :func:`humanseg.site.segment_clip`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from humanseg import site as rules
+from humanseg import workspace as ws
+from humanseg.ui.common import APP, FILE_H, PROGRESS, Page, current_site, fail, positive_int, upload_path, user_errors
+
+
+def baseline_choices() -> list[tuple[str, str]]:
+    """(description, name) of every method that needs no site training."""
+    from humanseg.segmenters import describe
+
+    return [(f"{n}: {describe(n)}", n) for n in rules.baselines()]
+
+
+def _method_views(state: dict, method: str | None) -> tuple[str | None, str | None]:
+    if not state or not method or method not in state:
+        return None, None
+    return state[method]["overlay"], state[method]["mask"]
+
+
+class SegmentTab:
+    """The components of tab 3 (built in the page's Blocks context) and their events."""
+
+    def __init__(self) -> None:
+        with gr.Row():
+            with gr.Column(scale=2):
+                self.video = gr.Video(
+                    label="Clip: drag a video here", sources=["upload"], height=300, elem_id="seg-video"
+                )
+                self.note = gr.Markdown(elem_id="seg-note")
+                self.models = gr.CheckboxGroup(
+                    label="Trained models (this workspace)", choices=[],
+                    info="Models trained in tab 2 appear here (site/run).",
+                )  # fmt: skip
+                self.baselines = gr.CheckboxGroup(
+                    label="Baselines", choices=baseline_choices(), value=["mog2", "plate-diff"]
+                )
+                with gr.Row():
+                    self.max_frames = gr.Number(
+                        label="Max frames (keeps CPU runs short)", value=100, minimum=1, precision=0
+                    )
+                    self.gt_zip = gr.File(
+                        label="Ground truth (optional): zip of groundtruth/gtNNNNNN.png", file_types=[".zip"],
+                        height=FILE_H, elem_id="gt-zip",
+                    )  # fmt: skip
+                self.segment_btn = gr.Button("Segment", variant="primary")
+            with gr.Column(scale=3):
+                self.sbs_video = gr.Video(
+                    label="Side by side: input | each method (caption: name, ms/frame)", interactive=False, height=320,
+                    elem_id="sbs-video",
+                )  # fmt: skip
+                self.summary = gr.Markdown()
+                self.method_dd = gr.Dropdown(label="Method to view", choices=[], allow_custom_value=True)
+                with gr.Row():
+                    self.overlay_video = gr.Video(label="Overlay", interactive=False, height=220)
+                    self.mask_video = gr.Video(label="Mask", interactive=False, height=220)
+                self.files = gr.File(
+                    label="Downloads: videos and PNG mask zips", file_count="multiple", interactive=False
+                )
+                self.metrics = gr.Markdown(visible=False)
+                self.chart = gr.Image(label="F-measure per method", type="filepath", interactive=False, visible=False)
+        self.state = gr.State({})
+
+    # -- what the tab shows for a site
+
+    def refresh(self, site: ws.Site | None) -> dict:
+        """The trained models of the whole workspace (any site's model can segment any clip)."""
+        return {self.models: gr.update(choices=rules.checkpoint_choices(APP.workspace), value=[])}
+
+    def example(self) -> dict:
+        """On page load, after the overview: the example clip and the example site's demo model, when installed."""
+        updates: dict = {}
+        choices = rules.checkpoint_choices(APP.workspace)
+        if rules.EXAMPLE_MODEL in [value for _, value in choices]:
+            updates[self.models] = gr.update(choices=choices, value=[rules.EXAMPLE_MODEL])
+        clip = rules.example_clip(APP.workspace) if APP.example else None
+        updates[self.video] = str(clip) if clip is not None else None
+        if clip is not None:
+            updates[self.note] = (
+                f"The example clip ({rules.EXAMPLE_CLIP_FRAMES} frames of OpenCV's vtest.avi) is loaded; drop your own "
+                "to replace it."
+            )
+        else:
+            updates[self.note] = rules.example_note(APP.workspace) if APP.example else ""
+        return updates
+
+    # -- handlers
+
+    @staticmethod
+    def segment(
+        site_name: str | None,
+        video: Any,
+        models: list[str] | None,
+        baselines: list[str] | None,
+        max_frames: float,
+        gt_zip: Any,
+        progress: gr.Progress = PROGRESS,
+    ) -> tuple:
+        """Run the chosen methods over a clip: side-by-side, overlay and mask videos, PNG zips, metrics with ground
+        truth."""
+        from humanseg.evaluate import results_markdown
+
+        src = upload_path(video, "video")
+        if src is None:
+            raise fail("No clip: drag a video (mp4, avi, mkv, webm...) into the box first.")
+        n = positive_int(max_frames, "Max frames")
+        site = current_site(site_name) if site_name else None
+        run = rules.segment_clip(
+            APP.workspace, site, src, list(models or []), list(baselines or []), n,
+            upload_path(gt_zip, "ground-truth zip"), progress=True,
+        )  # fmt: skip
+        result = run.result
+        state = {m.name: {"overlay": str(m.overlay_video), "mask": str(m.mask_video)} for m in result.methods.values()}
+        files = [str(result.side_by_side)] if result.side_by_side else []
+        for m in result.methods.values():
+            files += [str(p) for p in (m.overlay_video, m.mask_video, m.masks_zip) if p is not None]
+        lines = [
+            f"{result.frames} frames of {result.size[0]}x{result.size[1]} in {result.seconds:.1f} s "
+            f"({result.frames_per_second:.1f} frames/s, all methods and video writing included). Saved in `{run.out}`.",
+            "",
+            "| method | ms/frame | frames |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {m.name} | {m.ms_per_frame:.1f} | {m.frames} |" for m in result.methods.values()]
+        if run.note:
+            lines += ["", run.note]
+        metrics_md = results_markdown(run.rows) if run.rows else ""  # metrics and chart stay hidden without them
+        first = next(iter(state), None)
+        overlay_v, mask_v = _method_views(state, first)
+        return (
+            str(result.side_by_side) if result.side_by_side else None,
+            gr.update(choices=list(state), value=first),
+            overlay_v,
+            mask_v,
+            files,
+            "\n".join(lines),
+            gr.update(value=metrics_md, visible=bool(metrics_md)),
+            gr.update(value=str(run.chart) if run.chart else None, visible=run.chart is not None),
+            state,
+        )
+
+    @staticmethod
+    def show_method(state: dict, method: str | None) -> tuple[str | None, str | None]:
+        """The overlay and mask videos of one method of the last segmentation."""
+        return _method_views(state, method)
+
+    # -- events
+
+    def wire(self, page: Page, runs_ended: list) -> None:
+        """Connect the tab; ``runs_ended``: the Train tab's events of a run ending (a new model to pick)."""
+        page.on_load([self.models, self.video, self.note], self.example)
+        self.segment_btn.click(
+            user_errors(self.segment),
+            [page.site_dd, self.video, self.models, self.baselines, self.max_frames, self.gt_zip],
+            [self.sbs_video, self.method_dd, self.overlay_video, self.mask_video, self.files, self.summary,
+             self.metrics, self.chart, self.state],
+            api_name="segment", show_progress_on=[self.sbs_video],
+        )  # fmt: skip
+        self.method_dd.input(
+            self.show_method, [self.state, self.method_dd], [self.overlay_video, self.mask_video],
+            api_name="show_method",
+        )  # fmt: skip
+        for event in runs_ended:
+            event.then(
+                lambda: gr.update(choices=rules.checkpoint_choices(APP.workspace)), None, [self.models],
+                api_name="trained_models",
+            )  # fmt: skip

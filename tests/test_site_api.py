@@ -1,0 +1,133 @@
+"""The Gradio-free site API (humanseg.site, humanseg.training_job): the rules the app applies, without the app."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from humanseg import site as rules
+from humanseg import workspace as ws
+from humanseg.training_job import TrainingBusy, TrainingJob, curves_frame, resume_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_library_imports_no_gradio():
+    code = (
+        "import sys; import humanseg.workspace, humanseg.segment, humanseg.train, humanseg.site, "
+        "humanseg.training_job; print('gradio' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def _png(path: Path, size: tuple[int, int], value: int = 0) -> Path:
+    Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
+    return path
+
+
+def test_a_site_is_one_camera_view(tmp_path):
+    site = ws.open_site(tmp_path / "ws", "cam", create=True)
+    plates = rules.add_plates(site, [_png(tmp_path / "a.png", (64, 48))])
+    assert [p.name for p in plates] == ["a.png"] and rules.plate_sizes(site) == {(64, 48)}
+    with pytest.raises(ValueError, match=r"are 32x32 but the site's plates are 64x48: a site is one camera view"):
+        rules.add_plates(site, [_png(tmp_path / "b.png", (32, 32))])
+    with pytest.raises(ValueError, match="No background image uploaded"):
+        rules.add_plates(site, [])
+    assert rules.plate_for(site, (64, 48)) == plates[0]
+    assert rules.plate_for(site, (32, 32)) is None and rules.plate_for(None, (64, 48)) is None
+    rules.remove_plate(site, "a.png")
+    assert site.plates() == []
+    with pytest.raises(ValueError, match="not found"):
+        rules.remove_plate(site, "a.png")
+
+
+def test_dataset_rules(tmp_path, monkeypatch):
+    assert rules.dataset_size(0, 0) is None and rules.dataset_size(48, 64) == (48, 64)
+    with pytest.raises(ValueError, match="both height and width"):
+        rules.dataset_size(48, 0)
+    assert rules.dataset_name(" tiny ") == "tiny" and rules.dataset_name("").startswith("dataset-")
+    monkeypatch.setattr("os.cpu_count", lambda: 32)
+    assert rules.build_workers(199) == 1 and rules.build_workers(200) == rules.BUILD_MAX_WORKERS
+    site = ws.open_site(tmp_path, "cam", create=True)
+    with pytest.raises(ValueError, match="no plates yet"):
+        rules.build_site_dataset(site, "d", ["s"], 8, None)
+    site.plates_dir.mkdir()
+    _png(site.plates_dir / "p.png", (64, 48))
+    with pytest.raises(ValueError, match="No silhouettes yet"):
+        rules.build_site_dataset(site, "d", [], 8, None)
+    assert rules.site_summary(site).endswith(
+        "Next: extract silhouettes from an actor clip, or harvest them from the site clip."
+    )
+
+
+def test_model_ids_and_resumable_runs(tmp_path):
+    site = ws.open_site(tmp_path, "cam", create=True)
+    (site.runs_dir / "r1").mkdir(parents=True)
+    (site.runs_dir / "r1" / "best.pt").write_bytes(b"x")
+    (site.runs_dir / "r1" / "last.pt").write_bytes(b"x")
+    (site.runs_dir / "r2").mkdir()
+    assert rules.checkpoint_choices(tmp_path) == [("cam/r1 (best.pt)", "cam/r1")]
+    assert rules.checkpoint_for(tmp_path, "cam/r1") == site.runs_dir / "r1" / "best.pt"
+    with pytest.raises(ValueError, match=r"Trained model 'cam/r2' not found"):
+        rules.checkpoint_for(tmp_path, "cam/r2")
+    assert rules.resumable_runs(site) == ["r1"]
+
+
+def test_baselines_leave_out_trained_backends():
+    assert rules.trained_backends() == ["segnet"]
+    assert "segnet" not in rules.baselines() and {"mog2", "plate-diff"} <= set(rules.baselines())
+
+
+def test_curves_bin_long_runs():
+    rows = [{"step": s, "loss": 1.0} for s in range(1, 1001)] + [{"step": 500, "val_f": 0.7}]
+    frame = curves_frame(rows)
+    assert list(frame.columns) == ["step", "value", "curve"]
+    assert (frame["curve"] == "training loss").sum() <= 300 and frame.iloc[-1].tolist() == [500, 0.7, "validation F"]
+
+
+def test_resume_config_extends_the_budget(tmp_path):
+    import torch
+
+    from humanseg.train import TrainConfig
+
+    config = TrainConfig(model="segnet-tiny", minutes=2.0, epochs=None)
+    from humanseg.checkpoint import FORMAT
+
+    torch.save(
+        {"format": FORMAT, "train_config": config.to_dict(), "elapsed_s": 90.0, "epoch": 3, "step": 12},
+        tmp_path / "last.pt",
+    )
+    more = resume_config(tmp_path, more_minutes=5, more_epochs=2)
+    assert more.minutes == pytest.approx(6.5) and more.epochs == 5 and more.model == "segnet-tiny"
+    assert resume_config(tmp_path, batch_size=4).minutes == 2.0  # nothing more: the saved budget, options on top
+
+
+def test_one_training_job_at_a_time(tmp_path):
+    import threading
+
+    from humanseg.train import TrainEvent
+
+    release = threading.Event()
+
+    def events(stop):
+        counts = {"train_samples": 8, "val_samples": 2, "steps_per_epoch": 4}
+        yield TrainEvent("start", total_steps=10, device="cpu", metrics=counts)
+        release.wait(10)
+        yield TrainEvent("done", step=10, epoch=2.5, total_steps=10, device="cpu", message="epoch limit reached")
+
+    job = TrainingJob()
+    job.start(events, tmp_path, "test run")
+    with pytest.raises(TrainingBusy, match="already running"):
+        job.start(events, tmp_path, "second")
+    release.set()
+    job.wait(10)
+    assert not job.running and "finished: epoch limit reached" in job.status()
+    log = (tmp_path / "app-log.txt").read_text()
+    assert "start on cpu: 8 training / 2 validation images, 4 steps per epoch" in log and "done at step 10" in log
+    assert job.stop() == "No training is running."

@@ -22,6 +22,20 @@ def _assert_png_with_content(path, min_width=300):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10
 
 
+#: matplotlib's tab10 colours, in the order bar_chart gives them to methods.
+TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44)]
+
+
+def _bar_heights(pixels: np.ndarray, colour: tuple[int, int, int]) -> list[int]:
+    """Heights in pixels of the bars of one colour, left to right, above the axis line they all stand on."""
+    mask = np.abs(pixels - np.asarray(colour)).sum(axis=2) < 10
+    bottoms = [int(np.nonzero(col)[0].max()) for col in mask.T if col.any()]
+    base = max(set(bottoms), key=bottoms.count)  # the axis (the legend's patch lies below it)
+    columns = mask[: base + 1].any(axis=0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], columns.astype(int), [0]])))
+    return [base + 1 - int(np.nonzero(mask[: base + 1, a:b].any(axis=1))[0].min()) for a, b in edges.reshape(-1, 2)]
+
+
 def test_with_mean_averages_each_method_over_its_groups():
     values = {"pedestrians": {"mog2": 0.6, "knn": 0.5}, "hall": {"mog2": 0.8, "knn": float("nan")}}
     groups = with_mean(values)
@@ -41,6 +55,17 @@ def test_bar_chart_writes_png(tmp_path):
     out = bar_chart(values, tmp_path / "sub" / "f.png", title="F-measure", ylabel="F")
     assert out == tmp_path / "sub" / "f.png"
     _assert_png_with_content(out)
+    # Each method's bars are drawn in its tab10 colour, left to right per group (mean group last), and their
+    # heights are proportional to the values: one pixels-per-unit scale for every bar (y axis 0..1.05).
+    pixels = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    expected = with_mean(values)
+    scales = []
+    for colour, method in zip(TAB10, ["mog2", "knn", "plate-diff"], strict=False):
+        heights = _bar_heights(pixels, colour)
+        wanted = [float(g[method]) for g in expected.values() if method in g]
+        assert len(heights) == len(wanted), (method, heights)
+        scales += [h / v for h, v in zip(heights, wanted, strict=True)]
+    assert max(scales) - min(scales) < 0.03 * np.mean(scales), scales
 
 
 def test_bar_chart_rejects_empty(tmp_path):
@@ -59,5 +84,12 @@ def test_training_curves_tolerates_missing_validation(tmp_path):
     only_loss = [SimpleNamespace(step=s, loss=2.0 - s / 10, lr=None, val_f=None) for s in range(10)]
     _assert_png_with_content(training_curves(only_loss, tmp_path / "loss_only.png"))
 
-    # A run that has produced nothing yet still gives an (empty) chart rather than an error.
-    assert training_curves([], tmp_path / "empty.png").is_file()
+    # A run that has produced nothing yet still gives a chart rather than an error: the figure's full size
+    # (7 x 5.5 in at 110 dpi), with both panels saying what is missing (dark text in the middle of each half).
+    empty = training_curves([], tmp_path / "empty.png")
+    with Image.open(empty) as img:
+        assert img.format == "PNG" and img.size == (770, 605)
+        dark = np.asarray(img.convert("L")) < 100
+    centre = dark[:, 770 // 3 : 2 * 770 // 3]
+    assert centre[100:200].any() and centre[380:480].any()  # "no loss values yet", "no validation yet"
+    assert not centre[200:260].any()  # nothing drawn between them but the axes frames

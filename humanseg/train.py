@@ -1,7 +1,7 @@
 """Training: a dataset folder in, checkpoints and curves out, progress as a stream of events.
 
 >>> for event in train(TrainConfig(model="segnet-fast", minutes=5), "DATASET", "runs/site1"):
-...     print(event.kind, event.step, event.loss)
+...     print(event.describe())
 
 The loop, top to bottom: load the dataset into memory; build the model (seeded); each step draws the next batch
 (a pure function of seed, epoch and step, so resumed and multi-process runs see the same batches), augments it
@@ -15,6 +15,10 @@ Devices: CUDA when present (bf16 autocast, channels_last, cudnn.benchmark, data 
 with all cores. Several processes: launch with ``torchrun --nproc-per-node N -m humanseg train ...``; each
 process trains on its shard of every epoch (DistributedDataParallel, gloo on CPU, nccl on GPU) with
 ``batch_size`` images per process; only rank 0 validates and writes files.
+
+Beside this module: the dataset and its augmentation in ``humanseg.trainset``, the scores taken at each
+validation in ``humanseg.validation``, the run folder's files in ``humanseg.run_folder`` and the torchrun
+process group in ``humanseg.distributed``.
 """
 
 from __future__ import annotations

@@ -20,42 +20,45 @@ import shutil
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "examples" / "data" / "vtest.avi"
 DEMO_DIR = ROOT / "examples" / "vtest_demo"
-SITE = "vtest"
 
 # Dataset and model settings of the demo (the committed model was trained with exactly these).
 DATASET_NAME = "vtest-800"
 DATASET_COUNT = 800
 DATASET_SIZE = (240, 320)  # (H, W): the clip's 576x768 scaled by 5/12
 DEMO_MODEL = "unet-fast-plate"
-DEMO_CLIP_FRAMES = 100
+# Plate and silhouette names of the example (recorded in examples/vtest_demo/dataset_manifest.json).
+PLATE_PREFIX = "vtest_plate"
+SILHOUETTES = "vtest-harvest"
 
 
 def _bar(desc: str):
-    """A tqdm bar driven by the library's ``progress(done, total)`` callbacks."""
-    bar = tqdm(desc=desc, unit="it", leave=False)
+    """A progress bar (humanseg.progress: rare updates in a log file) driven by the ``progress(done, total)``
+    callbacks of the dataset_builder steps."""
+    from humanseg.progress import bar
+
+    shown = bar(desc=desc, leave=False)
 
     def progress(done: int, total: int | None) -> None:
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
+        if total is not None and shown.total != total:
+            shown.total = total
+        shown.update(done - shown.n)
 
-    progress.close = bar.close  # type: ignore[attr-defined]
+    progress.close = shown.close  # type: ignore[attr-defined]
     return progress
 
 
-def build(workspace: Path | None = None, *, train: bool = False, minutes: float = 10.0, if_missing: bool = False) -> int:
+def build(
+    workspace: Path | None = None, *, train: bool = False, minutes: float = 10.0, if_missing: bool = False
+) -> int:
     """Build (or complete) the example site; returns a process exit code."""
     from dataset_builder.backgrounds import estimate_plates, save_plates
-    from dataset_builder.build import build_dataset
     from dataset_builder.silhouettes import extract_silhouettes
-    from humanseg.video import H264Writer, open_frames
-    from humanseg.workspace import open_site, resolve_workspace
+    from humanseg import site as rules
+    from humanseg.video import open_frames
+    from humanseg.workspace import cut_clip, open_site, resolve_workspace
 
     if not CLIP.is_file():
         print(
@@ -64,7 +67,7 @@ def build(workspace: Path | None = None, *, train: bool = False, minutes: float 
             file=sys.stderr,
         )
         return 0 if if_missing else 1
-    site = open_site(resolve_workspace(workspace), SITE, create=True)
+    site = open_site(resolve_workspace(workspace), rules.EXAMPLE_SITE, create=True)
 
     clip = site.clips_dir / CLIP.name
     if not clip.is_file():
@@ -72,33 +75,30 @@ def build(workspace: Path | None = None, *, train: bool = False, minutes: float 
         shutil.copyfile(CLIP, clip)
 
     # A short H.264 cut for the Segment tab's example (browser-playable, a few seconds).
-    demo_clip = site.clips_dir / "vtest_demo.mp4"
-    if not demo_clip.is_file():
-        tmp = demo_clip.with_name(".vtest_demo.part.mp4")
-        with open_frames(clip, max_frames=DEMO_CLIP_FRAMES) as frames, H264Writer(tmp, fps=frames.fps) as writer:
-            for frame in frames:
-                writer.write(frame)
-        tmp.replace(demo_clip)
+    cut_clip(clip, site.clips_dir / rules.EXAMPLE_DEMO_CLIP, rules.EXAMPLE_CLIP_FRAMES)
 
     if not site.plates():
         print("estimating plates from the clip ...", file=sys.stderr)
         bar = _bar("plates")
-        save_plates(estimate_plates(clip, count=1, progress=bar), site.plates_dir, prefix="vtest_plate")
+        save_plates(estimate_plates(clip, count=1, progress=bar), site.plates_dir, prefix=PLATE_PREFIX)
         bar.close()
 
-    silhouettes = site.silhouettes_dir / "vtest-harvest"
+    silhouettes = site.silhouettes_dir / SILHOUETTES
     if not (silhouettes / "silhouettes.json").is_file():
         print("harvesting silhouettes of people walking through the site ...", file=sys.stderr)
+        with open_frames(clip) as reader:
+            plate = rules.plate_for(site, reader.size)
         bar = _bar("silhouettes")
-        extract_silhouettes(clip, "plate", silhouettes, step=6, plate=site.plates()[0], progress=bar)
+        extract_silhouettes(clip, "plate", silhouettes, step=6, plate=plate, progress=bar)
         bar.close()
 
     dataset = site.datasets_dir / DATASET_NAME
     if not (dataset / "manifest.json").is_file():
         print(f"compositing {DATASET_COUNT} training images ...", file=sys.stderr)
         bar = _bar("dataset")
-        build_dataset(site.plates_dir, [silhouettes], dataset, DATASET_COUNT, DATASET_SIZE, seed=0,
-                      perspective="auto", progress=bar)
+        rules.build_site_dataset(
+            site, DATASET_NAME, [SILHOUETTES], DATASET_COUNT, DATASET_SIZE, seed=0, perspective="auto", progress=bar
+        )
         bar.close()
 
     run = site.runs_dir / "demo"
@@ -116,19 +116,18 @@ def _train_demo(dataset: Path, run: Path, minutes: float) -> None:
     """Train the demo model with the project's trainer, then store a slim copy (weights + config + plate) in
     examples/vtest_demo/ with the dataset's manifest, so it can be committed."""
     from humanseg.checkpoint import slim_checkpoint
+    from humanseg.progress import bar
     from humanseg.train import TrainConfig, train
 
     config = TrainConfig(model=DEMO_MODEL, minutes=minutes, seed=0)
-    bar = tqdm(desc="training", unit="step")
-    for event in train(config, dataset, run):
-        if event.kind == "step":
-            bar.total = event.total_steps
-            bar.n = event.step
-            bar.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s or 0:.0f}", refresh=False)
-            bar.refresh()
-        elif event.kind == "done":
-            bar.close()
-            print(f"training done: {event.message}", file=sys.stderr)
+    with bar(desc="training", unit="step") as shown:
+        for event in train(config, dataset, run):
+            if event.kind == "step":
+                shown.total = event.total_steps
+                shown.update(event.step - shown.n)
+                shown.set_postfix(loss=f"{event.loss:.3f}", img_s=f"{event.images_per_s or 0:.0f}", refresh=False)
+            elif event.kind in ("val", "done"):
+                shown.write(event.describe(), file=sys.stderr)
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     slim_checkpoint(run / "best.pt", DEMO_DIR / "best.pt")
     manifest = json.loads((dataset / "manifest.json").read_text())

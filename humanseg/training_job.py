@@ -246,28 +246,12 @@ def start_training(
     return run_dir
 
 
-def resume_config(run_dir: str | Path, *, more_minutes: float = 0, more_epochs: int = 0, **options: Any) -> Any:
-    """The TrainConfig to resume ``run_dir/last.pt`` with: the saved one, ``options`` on top, and the budgets
-    extended by ``more_minutes`` / ``more_epochs`` past what the run has done (budgets count from its start)."""
-    from humanseg.checkpoint import read_checkpoint
-    from humanseg.train import TrainConfig
-
-    state = read_checkpoint(Path(run_dir) / "last.pt")
-    if not state.get("train_config"):
-        raise ValueError(f"{run_dir}/last.pt has no saved training options; it cannot be resumed.")
-    if more_minutes > 0:
-        options["minutes"] = float(state.get("elapsed_s", 0.0)) / 60.0 + more_minutes
-    if more_epochs > 0:
-        options["epochs"] = int(state.get("epoch", 0)) + more_epochs
-    return TrainConfig.from_dict(state["train_config"]).replace(**options)
-
-
 def resume_training(
     job: TrainingJob, site: ws.Site, run_name: str | None, *, minutes: float = 0, epochs: int = 0
 ) -> Path:
     """Continue a stopped run of the site from its last.pt for ``minutes`` more and/or ``epochs`` more."""
     from humanseg.checkpoint import read_checkpoint
-    from humanseg.train import train
+    from humanseg.train import resume_config, train
 
     if not run_name:
         raise ValueError("No run picked: choose a stopped run of this site under 'Resume'.")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from humanseg import site as rules
 from humanseg import workspace as ws
-from humanseg.training_job import TrainingBusy, TrainingJob, curves_frame, resume_config
+from humanseg.training_job import TrainingBusy, TrainingJob, curves_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,23 +89,6 @@ def test_curves_bin_long_runs():
     frame = curves_frame(rows)
     assert list(frame.columns) == ["step", "value", "curve"]
     assert (frame["curve"] == "training loss").sum() <= 300 and frame.iloc[-1].tolist() == [500, 0.7, "validation F"]
-
-
-def test_resume_config_extends_the_budget(tmp_path):
-    import torch
-
-    from humanseg.train import TrainConfig
-
-    config = TrainConfig(model="segnet-tiny", minutes=2.0, epochs=None)
-    from humanseg.checkpoint import FORMAT
-
-    torch.save(
-        {"format": FORMAT, "train_config": config.to_dict(), "elapsed_s": 90.0, "epoch": 3, "step": 12},
-        tmp_path / "last.pt",
-    )
-    more = resume_config(tmp_path, more_minutes=5, more_epochs=2)
-    assert more.minutes == pytest.approx(6.5) and more.epochs == 5 and more.model == "segnet-tiny"
-    assert resume_config(tmp_path, batch_size=4).minutes == 2.0  # nothing more: the saved budget, options on top
 
 
 def test_one_training_job_at_a_time(tmp_path):

@@ -14,13 +14,13 @@ the median plate, 0.97 with people left out).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from humanseg.files import atomic_write
 from humanseg.plate import changed
 from humanseg.segmenters.base import Segmenter
 from humanseg.video import IMAGE_SUFFIXES, open_frames, read_image
@@ -259,12 +259,6 @@ def load_backgrounds(paths: str | Path | Iterable[str | Path]) -> list[tuple[Pat
     return [(f, read_image(f)) for f in background_files(paths)]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def encode_png(rgb: np.ndarray) -> bytes:
     """PNG bytes of an RGB (H x W x 3) or gray (H x W) uint8 image."""
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
@@ -283,7 +277,7 @@ def save_plates(plates: list[np.ndarray], out_dir: str | Path, prefix: str = "pl
     paths = []
     for i, plate in enumerate(plates):
         path = out / f"{prefix}{i:03d}.png"
-        _atomic_write(path, encode_png(plate))
+        atomic_write(path, encode_png(plate))
         paths.append(path)
     return paths
 
@@ -317,7 +311,7 @@ def site_plate(seq_dir: str | Path, out_path: str | Path, people: str | None = N
         source, detail = "estimated", f"temporal median of the input frames of {seq.root}" + (
             f", people marked by {people} left out" if people is not None else ""
         )
-    _atomic_write(out_path, encode_png(plate))
+    atomic_write(out_path, encode_png(plate))
     return {"path": str(out_path), "source": source, "detail": detail}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +29,8 @@ from dataset_builder.backgrounds import background_files, encode_png
 from dataset_builder.composite import CompositeConfig, Compositor, prepare_actor
 from dataset_builder.perspective import PerspectiveModel
 from dataset_builder.silhouettes import SilhouetteInfo, index_path, load_index, read_silhouette
+from humanseg.files import atomic_write
+from humanseg.sizes import parse_size
 from humanseg.video import read_image, read_label
 
 Progress = Callable[[int, int], None]
@@ -40,26 +41,11 @@ STATE_NAME = ".build-state.json"
 PREVIEW_NAME = "preview.png"
 _OWNED = ("images", "masks", "plates", PREVIEW_NAME, MANIFEST_NAME, STATE_NAME)
 _MIN_FIT_POINTS = 5
+MIN_SIZE = 16  # least pixels per side (HxW) of a sample
 
 
 # ------------------------------------------------------------------------------------------------------------
 # Inputs
-
-
-def parse_size(size: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """``"240x320"`` or ``(240, 320)`` -> (height, width); None stays None (use the plates' size)."""
-    if size is None:
-        return None
-    if isinstance(size, str):
-        try:
-            h, w = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"bad size {size!r}: expected HxW in pixels, e.g. 240x320") from None
-    else:
-        h, w = (int(v) for v in size)
-    if h < 16 or w < 16:
-        raise ValueError(f"size {h}x{w} is too small: use at least 16x16 pixels (HxW)")
-    return h, w
 
 
 def _sha256_file(path: Path) -> str:
@@ -128,12 +114,6 @@ def resolve_perspective(spec: str | PerspectiveModel | None, size: tuple[int, in
 # Writing samples
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
@@ -169,8 +149,8 @@ def _valid_sample(out: Path, index: int, size: tuple[int, int]) -> bool:
 def _write_sample(compositor: Compositor, out: Path, index: int) -> int:
     sample = compositor.sample(index)
     image_path, mask_path = _sample_paths(out, index)
-    _atomic_write(image_path, encode_jpeg(sample.image, sample.plan.jpeg_quality))
-    _atomic_write(mask_path, encode_mask(sample.mask))
+    atomic_write(image_path, encode_jpeg(sample.image, sample.plan.jpeg_quality))
+    atomic_write(mask_path, encode_mask(sample.mask))
     return index
 
 
@@ -249,7 +229,7 @@ def _prepare_out(out: Path, dataset_id: str, overwrite: bool) -> bool:
             elif path.exists():
                 path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(state, json.dumps({"id": dataset_id, "format": FORMAT}).encode())
+    atomic_write(state, json.dumps({"id": dataset_id, "format": FORMAT}).encode())
     return False
 
 
@@ -306,7 +286,7 @@ def build_dataset(
                 f"{path}: plate is {img.shape[1]}x{img.shape[0]} but {plate_files[0].name} is "
                 f"{plate_size[0]}x{plate_size[1]}; give plates of one camera view (same size)"
             )
-    hw = parse_size(size) or (plate_size[1], plate_size[0])
+    hw = parse_size(size, minimum=MIN_SIZE) if size is not None else (plate_size[1], plate_size[0])
     interp = cv2.INTER_AREA if hw[0] < plate_size[1] else cv2.INTER_LINEAR
     site_plates = [cv2.resize(p, (hw[1], hw[0]), interpolation=interp) if p.shape[:2] != hw else p for p in raw_plates]
     width_scale = (hw[1] / plate_size[0]) / (hw[0] / plate_size[1])
@@ -363,7 +343,7 @@ def build_dataset(
         (out / sub).mkdir(exist_ok=True)
     plate_names = [f"plates/plate{i:03d}.png" for i in range(len(site_plates))]
     for name, plate in zip(plate_names, site_plates, strict=True):
-        _atomic_write(out / name, encode_png(plate))
+        atomic_write(out / name, encode_png(plate))
 
     # --- samples ------------------------------------------------------------------------------------------
     missing = [i for i in range(count) if not _valid_sample(out, i, hw)]
@@ -409,12 +389,12 @@ def build_dataset(
     shown = np.unique(np.linspace(0, count - 1, min(preview_count, count)).round().astype(int))
     grid = draw_preview([read_image(out / samples[i]["image"]) for i in shown],
                         [read_label(out / samples[i]["mask"]) for i in shown])
-    _atomic_write(out / PREVIEW_NAME, encode_png(grid))
+    atomic_write(out / PREVIEW_NAME, encode_png(grid))
     manifest = {
         "format": FORMAT, "id": dataset_id, "size": list(hw), "seed": seed, "count": count, "params": params,
         "sources": sources, "splits": {"train": n_train, "val": n_val}, "samples": samples,
     }
-    _atomic_write(out / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
+    atomic_write(out / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
     (out / STATE_NAME).unlink(missing_ok=True)
     return out / MANIFEST_NAME
 

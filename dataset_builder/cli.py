@@ -17,10 +17,10 @@ from pathlib import Path
 
 @contextmanager
 def _bar(desc: str, unit: str):
-    """A tqdm bar exposed as a ``progress(done, total)`` callback."""
-    from tqdm import tqdm
+    """The library's progress bar (quiet off-terminal) exposed as a ``progress(done, total)`` callback."""
+    from humanseg.progress import bar as progress_bar
 
-    bar = tqdm(desc=desc, unit=unit, dynamic_ncols=True)
+    bar = progress_bar(desc=desc, unit=unit)
 
     def progress(done: int, total: int | None) -> None:
         if total is not None and bar.total != total:

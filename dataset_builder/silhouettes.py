@@ -19,7 +19,6 @@ with its source, frame, method, box, height, feet row and an ``accepted`` flag t
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 
 from dataset_builder.composite import bleed_colours
+from humanseg.files import atomic_write
 from humanseg.plate import changed, check_same_size
 from humanseg.video import frame_number, list_images, load_sequence, open_frames, read_image
 
@@ -318,9 +318,7 @@ def read_silhouette(folder: str | Path, info: SilhouetteInfo | str) -> np.ndarra
 
 def _write_index(folder: Path, items: list[SilhouetteInfo]) -> None:
     data = {"format": INDEX_FORMAT, "items": [i.to_dict() for i in items]}
-    tmp = folder / f".{INDEX_NAME}.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, index_path(folder))
+    atomic_write(index_path(folder), json.dumps(data, indent=1))
 
 
 def _set_accepted(folder: str | Path, names: list[str], accepted: bool, note: str) -> int:
@@ -536,9 +534,7 @@ def _write_png_rgba(path: Path, rgba: np.ndarray) -> None:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA), [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise ValueError(f"could not encode silhouette {path.name}")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    atomic_write(path, buf.tobytes())
 
 
 def contact_sheet(folder: str | Path, *, cell: int = 96, columns: int = 10, include_rejected: bool = True) -> np.ndarray:

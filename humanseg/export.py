@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from humanseg.checkpoint import load_checkpoint
+from humanseg.files import atomic_path
 from humanseg.models import SegModel
 from humanseg.models.base import IMAGENET_MEAN, IMAGENET_STD
 
@@ -137,9 +138,7 @@ def _export(
     output_names: list[str],
     dynamic: dict[str, dict[int, str]] | None,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs the onnxscript package
         # (not a dependency) and has no max_unpool2d either; the TorchScript path is exact for these graphs.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -154,7 +153,6 @@ def _export(
             output_names=output_names,
             dynamic_axes=dynamic,
         )
-    tmp.replace(path)
 
 
 def export_onnx(checkpoint: str | Path, out_path: str | Path) -> Path:

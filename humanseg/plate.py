@@ -20,6 +20,7 @@ Only numpy is needed at import; OpenCV and torch are imported by the functions t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,24 +28,49 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-THRESHOLD = 35.0  # RGB Euclidean distance (0..441 = sqrt(3) * 255) where the probability is 0.5
-RAMP = 20.0  # width of the linear ramp from probability 0 to 1
-OPEN_RADIUS, CLOSE_RADIUS = 1, 3  # morphology radii in pixels at REFERENCE_HEIGHT rows
+#: Morphology window shapes. The segmenter uses OpenCV's ellipse, the torch version squares: a square window is one
+#: max-pool, also in exported ONNX graphs (on a solid person box only its corners differ; tests/test_plate.py).
+WINDOWS = ("ellipse", "square")
 REFERENCE_HEIGHT = 240  # frame height the radii are expressed at (the development footage is 240 lines high)
 
-#: Morphology window shapes. The segmenter uses OpenCV's ellipse (round bodies); the torch version uses squares,
-#: because a square window is one max-pool, also in exported ONNX graphs (they differ at most at box corners).
-WINDOWS = ("ellipse", "square")
+
+@dataclass(frozen=True)
+class PlateRule:
+    """The parameters of the soft rule; the defaults are the ``plate-diff`` segmenter's and the prior models'.
+
+    ``threshold``: RGB Euclidean distance (0..441 = sqrt(3) * 255) where the probability is 0.5; ``ramp``: width of
+    the linear ramp from probability 0 to 1 around it (0 gives a hard mask, distance >= threshold);
+    ``open_radius``, ``close_radius``: morphology radii in pixels at :data:`REFERENCE_HEIGHT` rows (0 = off).
+    Raises ``ValueError`` naming the bad value.
+    """
+
+    threshold: float = 35.0
+    ramp: float = 20.0
+    open_radius: int = 1
+    close_radius: int = 3
+
+    def __post_init__(self) -> None:
+        if self.threshold <= 0:
+            raise ValueError(f"threshold must be > 0 (RGB distance 0..441), got {self.threshold}")
+        if not 0 <= self.ramp < 2 * self.threshold:
+            raise ValueError(f"ramp must be in [0, 2 * threshold) = [0, {2 * self.threshold}), got {self.ramp}")
+        if self.open_radius < 0 or self.close_radius < 0:
+            raise ValueError(
+                f"morphology radii must be >= 0, got open={self.open_radius}, close={self.close_radius}"
+            )
+
+    @property
+    def low(self) -> float:
+        """Distance where the ramp starts (probability 0 at and below it)."""
+        return self.threshold - self.ramp / 2
+
+    def radii(self, height: int) -> tuple[int, int]:
+        """The (opening, closing) radii in pixels for frames ``height`` rows high (0 = that step is off)."""
+        scale = height / REFERENCE_HEIGHT
+        return (round(self.open_radius * scale), round(self.close_radius * scale))
 
 
-def check_rule(threshold: float, ramp: float, open_radius: int, close_radius: int) -> None:
-    """Raise ``ValueError`` naming the bad value when the soft rule's parameters make no sense."""
-    if threshold <= 0:
-        raise ValueError(f"threshold must be > 0 (RGB distance 0..441), got {threshold}")
-    if not 0 <= ramp < 2 * threshold:
-        raise ValueError(f"ramp must be in [0, 2 * threshold) = [0, {2 * threshold}), got {ramp}")
-    if open_radius < 0 or close_radius < 0:
-        raise ValueError(f"morphology radii must be >= 0, got open={open_radius}, close={close_radius}")
+DEFAULT_RULE = PlateRule()
 
 
 def check_same_size(frame: np.ndarray, plate: np.ndarray) -> None:
@@ -80,31 +106,15 @@ def changed(frame: np.ndarray, plate: np.ndarray, threshold: float) -> np.ndarra
     return channel_difference(frame, plate) > threshold
 
 
-def morphology_radii(height: int, open_radius: int = OPEN_RADIUS, close_radius: int = CLOSE_RADIUS) -> tuple[int, int]:
-    """The (opening, closing) radii in pixels for frames ``height`` rows high (0 = that step is off)."""
-    scale = height / REFERENCE_HEIGHT
-    return tuple(round(r * scale) if r else 0 for r in (open_radius, close_radius))  # type: ignore[return-value]
-
-
-def ramp_probability(distance: np.ndarray, threshold: float = THRESHOLD, ramp: float = RAMP) -> np.ndarray:
-    """Probability 0 below ``threshold - ramp / 2``, 1 above ``threshold + ramp / 2``, linear between.
-
-    ``ramp=0`` gives a hard mask (distance >= threshold). Works on numpy arrays; ``float32`` out.
-    """
-    if ramp == 0:
-        return (distance >= threshold).astype(np.float32)
-    return np.clip((distance - (threshold - ramp / 2)) / ramp, 0.0, 1.0).astype(np.float32, copy=False)
+def ramp_probability(distance: np.ndarray, rule: PlateRule = DEFAULT_RULE) -> np.ndarray:
+    """``float32`` probability from a distance array: 0 up to ``rule.low``, then linear to 1 over ``rule.ramp``."""
+    if rule.ramp == 0:
+        return (distance >= rule.threshold).astype(np.float32)
+    return np.clip((distance - rule.low) / rule.ramp, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def plate_probability(
-    frame: np.ndarray,
-    plate: np.ndarray,
-    *,
-    threshold: float = THRESHOLD,
-    ramp: float = RAMP,
-    open_radius: int = OPEN_RADIUS,
-    close_radius: int = CLOSE_RADIUS,
-    window: str = "ellipse",
+    frame: np.ndarray, plate: np.ndarray, rule: PlateRule = DEFAULT_RULE, *, window: str = "ellipse"
 ) -> np.ndarray:
     """The soft rule on RGB ``uint8`` ``H x W x 3`` images: person probability, ``float32`` ``H x W`` in [0, 1].
 
@@ -114,10 +124,9 @@ def plate_probability(
     import cv2
 
     check_same_size(frame, plate)
-    prob = ramp_probability(rgb_distance(frame, plate), threshold, ramp)
+    prob = ramp_probability(rgb_distance(frame, plate), rule)
     shape = _window_shape(window, cv2)
-    r_open, r_close = morphology_radii(frame.shape[0], open_radius, close_radius)
-    for op, r in ((cv2.MORPH_OPEN, r_open), (cv2.MORPH_CLOSE, r_close)):
+    for op, r in zip((cv2.MORPH_OPEN, cv2.MORPH_CLOSE), rule.radii(frame.shape[0]), strict=True):
         if r >= 1:
             prob = cv2.morphologyEx(prob, op, cv2.getStructuringElement(shape, (2 * r + 1, 2 * r + 1)))
     return prob
@@ -126,12 +135,9 @@ def plate_probability(
 def plate_probability_torch(
     frame: torch.Tensor,
     plate: torch.Tensor,
+    rule: PlateRule = DEFAULT_RULE,
     *,
     height: int | None = None,
-    threshold: float = THRESHOLD,
-    ramp: float = RAMP,
-    open_radius: int = OPEN_RADIUS,
-    close_radius: int = CLOSE_RADIUS,
     window: str = "square",
 ) -> torch.Tensor:
     """The soft rule on float batches ``[B, 3, H, W]`` in [0, 1] (plate ``[B or 1, 3, H, W]``): ``[B, 1, H, W]``.
@@ -145,11 +151,11 @@ def plate_probability_torch(
     if window != "square":
         raise ValueError(f"the torch plate rule has square windows only, got window={window!r}; use 'square'")
     dist = (frame - plate).float().pow(2).sum(dim=1, keepdim=True).sqrt() * 255.0
-    if ramp == 0:
-        prob = (dist >= threshold).float()
+    if rule.ramp == 0:
+        prob = (dist >= rule.threshold).float()
     else:
-        prob = ((dist - (threshold - ramp / 2)) / ramp).clamp(0.0, 1.0)
-    r_open, r_close = morphology_radii(height if height is not None else int(frame.shape[-2]), open_radius, close_radius)
+        prob = ((dist - rule.low) / rule.ramp).clamp(0.0, 1.0)
+    r_open, r_close = rule.radii(height if height is not None else int(frame.shape[-2]))
 
     def erode(x: torch.Tensor, r: int) -> torch.Tensor:
         return -F.max_pool2d(-x, 2 * r + 1, 1, r)

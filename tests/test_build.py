@@ -11,7 +11,7 @@ import pytest
 from _synthetic_site import Person, background, write_clip
 from PIL import Image
 
-from dataset_builder.build import MANIFEST_NAME, STATE_NAME, build_dataset, parse_size, read_manifest
+from dataset_builder.build import MANIFEST_NAME, STATE_NAME, build_dataset, read_manifest
 from dataset_builder.cli import main
 from dataset_builder.silhouettes import extract_silhouettes, reject
 
@@ -182,8 +182,10 @@ def test_bad_inputs(site, tmp_path):
     Image.fromarray(background(100, 160)).save(odd / "b.png")
     with pytest.raises(ValueError, match="b.png.*same size"):
         build_dataset(odd, site["sil"], tmp_path / "o", 2, SIZE)
-    with pytest.raises(ValueError, match="HxW"):
-        parse_size("240by320")
+    with pytest.raises(ValueError, match="HxW.*240by320"):
+        build_dataset(site["plates"], site["sil"], tmp_path / "o", 2, "240by320")
+    with pytest.raises(ValueError, match="at least 16x16"):
+        build_dataset(site["plates"], site["sil"], tmp_path / "o", 2, "8x320")
     with pytest.raises(ValueError, match="count"):
         build_dataset(site["plates"], site["sil"], tmp_path / "o", 0, SIZE)
     with pytest.raises(ValueError, match="ROW:HEIGHT"):

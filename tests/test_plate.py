@@ -54,7 +54,7 @@ def test_segmenter_output_is_the_rule():
     seg = PlateDiffSegmenter(plate)
     assert np.array_equal(seg.segment(frame), plate_rule.plate_probability(frame, plate))
     custom = PlateDiffSegmenter(plate, threshold=20, ramp=0, open_radius=0, close_radius=2)
-    expect = plate_rule.plate_probability(frame, plate, threshold=20, ramp=0, open_radius=0, close_radius=2)
+    expect = plate_rule.plate_probability(frame, plate, plate_rule.PlateRule(20, 0, 0, 2))
     assert np.array_equal(custom.segment(frame), expect)
 
 
@@ -71,10 +71,12 @@ def test_untrained_prior_model_outputs_the_rule():
 
 
 def test_radii_scale_with_height():
-    assert plate_rule.morphology_radii(240) == (1, 3)
-    assert plate_rule.morphology_radii(480) == (2, 6)
-    assert plate_rule.morphology_radii(60) == (0, 1)  # 0.25 rounds to 0: the opening is off at 60 rows
-    assert plate_rule.morphology_radii(480, open_radius=0) == (0, 6)
+    rule = plate_rule.DEFAULT_RULE
+    assert (rule.threshold, rule.ramp, rule.low) == (35.0, 20.0, 25.0)
+    assert rule.radii(240) == (1, 3)
+    assert rule.radii(480) == (2, 6)
+    assert rule.radii(60) == (0, 1)  # 0.25 rounds to 0: the opening is off at 60 rows
+    assert plate_rule.PlateRule(open_radius=0).radii(480) == (0, 6)
 
 
 def test_hard_rule_is_the_largest_channel_difference():
@@ -95,5 +97,9 @@ def test_bad_parameters_name_the_value_and_the_fix():
         plate_rule.plate_probability_torch(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8), window="ellipse")
     with pytest.raises(ValueError, match="plate size 4x8 does not match frame size 8x8"):
         plate_rule.plate_probability(frame, plate[:, :4])
-    with pytest.raises(ValueError, match="ramp must be in"):
-        plate_rule.check_rule(10, 25, 1, 1)
+    with pytest.raises(ValueError, match=r"ramp must be in \[0, 2 \* threshold\) = \[0, 20\), got 25"):
+        plate_rule.PlateRule(10, 25)
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        plate_rule.PlateRule(0)
+    with pytest.raises(ValueError, match="radii must be >= 0, got open=-1"):
+        plate_rule.PlateRule(open_radius=-1)

@@ -113,7 +113,7 @@ def test_option_the_backend_does_not_take_is_an_error():
         create_segmenter("knn", colour_space="lab")
     # None means "not given": every backend accepts the default call.
     seg = create_segmenter("plate-diff", plate=None, checkpoint=None, model_path=None, threshold=20)
-    assert isinstance(seg, PlateDiffSegmenter) and seg.threshold == 20
+    assert isinstance(seg, PlateDiffSegmenter) and seg.rule.threshold == 20
 
 
 def test_accepted_options_come_from_the_constructor():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from humanseg.plate import CLOSE_RADIUS, OPEN_RADIUS, RAMP, THRESHOLD, check_rule, check_same_size, plate_probability
+from humanseg.plate import DEFAULT_RULE, PlateRule, check_same_size, plate_probability
 from humanseg.segmenters.base import Segmenter, load_rgb
 
 
@@ -38,22 +38,18 @@ class PlateDiffSegmenter(Segmenter):
     def __init__(
         self,
         plate: np.ndarray | str | Path | None = None,
-        threshold: float = THRESHOLD,
-        ramp: float = RAMP,
-        open_radius: int = OPEN_RADIUS,
-        close_radius: int = CLOSE_RADIUS,
+        threshold: float = DEFAULT_RULE.threshold,
+        ramp: float = DEFAULT_RULE.ramp,
+        open_radius: int = DEFAULT_RULE.open_radius,
+        close_radius: int = DEFAULT_RULE.close_radius,
         buffer_size: int = 25,
         sample_every: int = 5,
     ) -> None:
-        check_rule(threshold, ramp, open_radius, close_radius)
+        self.rule = PlateRule(float(threshold), float(ramp), int(open_radius), int(close_radius))
         if buffer_size < 1 or sample_every < 1:
             raise ValueError(f"buffer_size and sample_every must be >= 1, got {buffer_size}, {sample_every}")
         import cv2  # noqa: F401  (fail at construction, not on the first frame)
 
-        self.threshold = float(threshold)
-        self.ramp = float(ramp)
-        self.open_radius = int(open_radius)
-        self.close_radius = int(close_radius)
         self.buffer_size = int(buffer_size)
         self.sample_every = int(sample_every)
         self.plate: np.ndarray | None = None if plate is None else load_rgb(plate, "plate")
@@ -79,10 +75,7 @@ class PlateDiffSegmenter(Segmenter):
             plate = self.plate
         else:
             plate = self._update_median(frame)
-        return plate_probability(
-            frame, plate, threshold=self.threshold, ramp=self.ramp,
-            open_radius=self.open_radius, close_radius=self.close_radius,
-        )
+        return plate_probability(frame, plate, self.rule)
 
     def _update_median(self, frame: np.ndarray) -> np.ndarray:
         if self._buffer is not None and self._buffer.shape[1:] != frame.shape:

@@ -57,14 +57,14 @@ class SegNetSegmenter(Segmenter):
         import torch
 
         from humanseg.checkpoint import load_checkpoint
+        from humanseg.device import choose_device
 
         if checkpoint is None:
             raise ValueError(
                 "the segnet segmenter needs a checkpoint (a .pt file from `python -m humanseg train`); "
                 "pass checkpoint=PATH"
             )
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model, info = load_checkpoint(checkpoint, device=device)
+        model, info = load_checkpoint(checkpoint, device=choose_device(device))
         # channels_last: the layout cuDNN tensor cores and oneDNN prefer (on a busy 2-core CPU the gain was
         # within noise, see bench/bench_models.py; on GPUs it is the fast path).
         model.to(memory_format=torch.channels_last)

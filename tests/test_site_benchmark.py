@@ -8,8 +8,11 @@ actor sources: a DAVIS-layout clip and both sequences (leave-one-out).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -227,9 +230,30 @@ def test_report_chart_montage_and_run_files(bench):
     assert set(timing) == {"plate_s", "build_s", "train_s", "eval_s"} and set(timing["eval_s"]) == set(METHODS)
     # How many steps fit in 1.2 s depends on the machine's load; the budget is what must stop training.
     assert run["sequences"]["siteA"]["train"]["stopped"] == "time budget used"
-    assert run["versions"]["torch"] and run["versions"]["humanseg"]
-    # One progress bar over all stages: 3 extractions + 2 x (build, train, 3 methods) = 13.
-    assert "13/13" in bench["proc"].stderr
+    # The versions of what actually ran, as installed (OpenCV reports its own version, not the wheel's).
+    import cv2
+
+    import humanseg
+
+    versions = run["versions"]
+    for package in ("torch", "numpy", "mediapipe"):
+        assert versions[package] == importlib.metadata.version(package), package
+    assert versions["opencv"] == cv2.__version__ and versions["humanseg"] == humanseg.__version__
+    assert versions["python"] == platform.python_version() and versions["device"] == "cpu"
+    # One progress bar over all stages: 3 extractions + 2 x (build, train, 3 methods) = 13; it ends at 13/13.
+    stderr = bench["proc"].stderr
+    draws = re.findall(r"site benchmark:\s+\d+%.*?(\d+)/13", stderr)
+    assert draws and draws[-1] == "13"
+    # stderr is a pipe here, not a terminal: a bar redraws at most every 30 s, plus its first and last draw and
+    # once under each note printed above it, instead of at every update. So the stage bar draws about once per
+    # note, and each evaluation bar (30 frame updates, no note while it runs) draws once.
+    lines = [line.split("\r")[-1] for line in stderr.split("\n")]
+    notes = [line for line in lines if re.match(r"(actors \w+|site[AB]): ", line)]
+    assert len(notes) >= 9 and len(draws) <= len(notes) + 3 + run["timings"]["total_s"] // 30, (notes, draws)
+    for seq in ("siteA", "siteB"):
+        for method, seconds in run["timings"]["sequences"][seq]["eval_s"].items():
+            frame_draws = re.findall(rf"{seq} {method}:\s+\d+%", stderr)
+            assert 1 <= len(frame_draws) <= 2 + seconds // 30, (seq, method, frame_draws)
     assert "report:" in bench["proc"].stdout
 
 

@@ -460,7 +460,7 @@ def extract_silhouettes(
     person: PersonFilter | None = None,
     plate: np.ndarray | str | Path | None = None,
     checkpoint: str | Path | None = None,
-    threshold: float = 30.0,
+    threshold: float = PLATE_THRESHOLD,
     shadows: bool = True,
     duplicate_iou: float = 0.92,
     progress: Progress | None = None,

@@ -289,3 +289,8 @@ def test_a_lazy_upward_import_is_caught(tmp_path, monkeypatch):
     monkeypatch.setitem(EDGES, "humanseg.models.probe", _project_edges()["humanseg.models.probe"])
     with pytest.raises(AssertionError, match=r"humanseg.models.probe \(layer 1\) imports humanseg.segment \(layer 3\)"):
         test_imports_point_down_the_layers()
+
+
+def test_the_cycle_finder_reports_each_cycle_once():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e", "d"}}
+    assert _cycles(graph) == [["a", "b", "c"]]  # a self-import is not a cycle between modules

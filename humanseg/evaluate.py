@@ -132,6 +132,27 @@ def resolve_skip_first(seq: LabelledSequence, skip_first: bool | None) -> bool:
     return seq.layout == "cdnet" and bool(scored) and scored[0].number == 0
 
 
+def frames_to_score(
+    seq_dir: str | Path, skip_first: bool | None = None, threshold: float = 0.5
+) -> tuple[LabelledSequence, bool, list[SequenceItem]]:
+    """The sequence at ``seq_dir``, whether its first scored frame is dropped (:func:`resolve_skip_first`) and
+    the frames to score, in order. Raises ``ValueError`` for a ``threshold`` outside [0, 1) or when no frame is
+    left to score (naming the labelled frames and the temporal ROI)."""
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(
+            f"threshold must be in [0, 1) (a pixel is person when probability > threshold), got {threshold}"
+        )
+    seq = load_sequence(seq_dir)
+    skip = resolve_skip_first(seq, skip_first)
+    scored = seq.scored_items(skip_first=skip)
+    if not scored:
+        raise ValueError(
+            f"{seq.root}: no frame to score (labelled frames: {sum(it.label is not None for it in seq.items)}, "
+            f"temporal ROI: {seq.temporal_roi}); check groundtruth/ and temporalROI.txt"
+        )
+    return seq, skip, scored
+
+
 def _no_bar(done: int | None = None) -> None:
     """Progress sink that shows nothing."""
 
@@ -185,18 +206,7 @@ def evaluate_sequence(
     pixel was seen) plus ``frames_run``, ``first_frame``, ``last_frame``, ``skip_first``, ``threshold``,
     ``plate`` and ``path``; its ``frames`` attribute holds each scored frame's confusion counts.
     """
-    if not 0.0 <= threshold < 1.0:
-        raise ValueError(
-            f"threshold must be in [0, 1) (a pixel is person when probability > threshold), got {threshold}"
-        )
-    seq = load_sequence(seq_dir)
-    skip = resolve_skip_first(seq, skip_first)
-    scored = seq.scored_items(skip_first=skip)
-    if not scored:
-        raise ValueError(
-            f"{seq.root}: no frame to score (labelled frames: {sum(it.label is not None for it in seq.items)}, "
-            f"temporal ROI: {seq.temporal_roi}); check groundtruth/ and temporalROI.txt"
-        )
+    seq, skip, scored = frames_to_score(seq_dir, skip_first, threshold)
     scored_numbers = {it.number for it in scored}
     first, last = scored[0].number, scored[-1].number
 

@@ -11,6 +11,7 @@ from PIL import Image
 from humanseg.metrics import (
     Confusion,
     FlickerMeter,
+    SequenceScorer,
     boundary_f,
     boundary_pixels,
     boundary_tolerance_px,
@@ -220,3 +221,21 @@ def test_flicker_uses_probabilities_and_uint8():
     meter.update(frame, np.array([[0, 255]], dtype=np.uint8))
     meter.update(frame, np.array([[0.5, 1.0]], dtype=np.float32))
     assert meter.value == pytest.approx(0.25)
+
+
+def test_sequence_scorer_counts_frames_and_flicker_span():
+    frame = np.zeros((2, 2, 3), np.uint8)
+    label = np.array([[255, 0], [50, 170]], np.uint8)
+    on = np.array([[True, True], [False, True]])
+    scorer = SequenceScorer(first=2, last=3)
+    with pytest.raises(ValueError, match="no scored frame"):
+        scorer.result()
+    scorer.update(1, frame, ~on)  # warm-up frame: neither scored nor in the flicker span
+    scorer.update(2, frame, on, label)  # TP (0,0), FP (0,1), TN (1,0); 170 not scored
+    scorer.update(3, frame, ~on, label)  # FN (0,0), TN (0,1), FP (1,0)
+    scorer.update(4, frame, on)  # after the last scored frame: ignored by flicker too
+    assert scorer.frames == [(2, Confusion(tp=1, fp=1, fn=0, tn=1)), (3, Confusion(tp=0, fp=1, fn=1, tn=1))]
+    result = scorer.result()
+    assert (result["tp"], result["fp"], result["fn"], result["tn"]) == (1, 2, 1, 2)
+    assert result["f_measure"] == pytest.approx(2 / 5)
+    assert result["flicker"] == 1.0  # frames 2 -> 3 only: every still pixel flipped

@@ -20,7 +20,7 @@ Protocol (the counting rules live in :mod:`humanseg.metrics`):
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,6 @@ from humanseg.progress import bar
 from humanseg.segmenters import Segmenter, accepted_options, create_segmenter
 from humanseg.video import Sequence as LabelledSequence
 from humanseg.video import SequenceItem, load_sequence, read_image, read_label
-
-Progress = bool | Callable[[int, int], None] | None
 
 #: Frame rate assumed for image-folder sequences (they carry none) when locating the frame seconds earlier.
 DEFAULT_FPS = 25.0
@@ -153,22 +151,6 @@ def frames_to_score(
     return seq, skip, scored
 
 
-def _no_bar(done: int | None = None) -> None:
-    """Progress sink that shows nothing."""
-
-
-def _progress_callback(progress: Progress, total: int, desc: str) -> tuple[Callable[[int], None], Callable[[], None]]:
-    """(update(done), close()) for a progress argument: None/False, True (tqdm on stderr) or a callable."""
-    if progress is None or progress is False:
-        return _no_bar, _no_bar
-    if progress is True:
-        frames = bar(total=total, desc=desc, unit="frame", leave=False)
-        return (lambda done: frames.update(done - frames.n)), frames.close
-    if callable(progress):
-        return (lambda done: progress(done, total)), _no_bar
-    raise ValueError(f"progress must be None, True/False or a callable(done, total), got {progress!r}")
-
-
 def _describe_plate(plate: Any) -> str | None:
     if plate is None:
         return None
@@ -189,7 +171,7 @@ def evaluate_sequence(
     threshold: float = 0.5,
     boundary_tolerance: float = metrics.DAVIS_BOUNDARY_TOLERANCE,
     keep_masks: Iterable[int] = (),
-    progress: Progress = None,
+    progress: bool = False,
 ) -> SequenceResult:
     """Run ``segmenter`` over the sequence at ``seq_dir`` and score it (protocol in the module docstring).
 
@@ -199,7 +181,7 @@ def evaluate_sequence(
     ``skip_first``: drop the first scored frame; None = automatic (see :func:`resolve_skip_first`).
     ``save_masks``: a folder that receives one 0/255 PNG per scored frame, named like its ground-truth file.
     ``keep_masks``: numbers of scored frames whose binary masks the result keeps in memory (``masks``).
-    ``progress``: None, True (a tqdm bar on stderr) or a callable(frames_done, frames_total).
+    ``progress``: a bar over the frames on stderr (:func:`humanseg.progress.bar`).
 
     Returns a :class:`SequenceResult`: a dict with the keys of ``RESULT_KEYS`` (``segmenter`` = the segmenter's
     ``label``; ``frames`` = scored frames; counts in pixels; ``pwc`` in percent; ``flicker`` None when no still
@@ -230,13 +212,11 @@ def evaluate_sequence(
     keep = set(keep_masks)
     masks: dict[int, np.ndarray] = {}
     seconds = 0.0
-    seg: Segmenter | None = None
-    close_bar: Callable[[], None] = _no_bar  # replaced once the bar exists
+    seg = create_segmenter(segmenter, **options) if owned else segmenter
+    frames = bar(seq.items, desc=f"{seq.name} {seg.label}", unit="frame", enabled=progress, leave=False)
     try:
-        seg = create_segmenter(segmenter, **options) if owned else segmenter
-        update, close_bar = _progress_callback(progress, len(seq.items), f"{seq.name} {seg.label}")
         seg.reset()
-        for done, item in enumerate(seq.items, start=1):
+        for item in frames:
             is_scored = item.number in scored_numbers
             # Unscored frames still go through the segmenter; only their image is read.
             frame, label = seq.read(item) if is_scored else (read_image(item.image), None)
@@ -250,10 +230,9 @@ def evaluate_sequence(
             if is_scored and mask_dir is not None:
                 out = mask_dir / Path(item.label.name).with_suffix(".png")
                 Image.fromarray(pred.astype(np.uint8) * 255, mode="L").save(out)
-            update(done)
     finally:
-        close_bar()
-        if owned and seg is not None:
+        frames.close()
+        if owned:
             seg.close()
 
     result: dict[str, Any] = {
@@ -284,7 +263,7 @@ def evaluate_many(
     skip_first: bool | None = None,
     save_masks: str | Path | None = None,
     threshold: float = 0.5,
-    progress: Progress = None,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Evaluate every segmenter on every sequence; one result dict per (sequence, segmenter), sequences outer.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import humanseg.evaluate as evaluate_module
 from humanseg.evaluate import (
     RESULT_KEYS,
     evaluate_many,
@@ -23,6 +25,7 @@ from humanseg.evaluate import (
     still_frames,
 )
 from humanseg.metrics import Confusion
+from humanseg.progress import bar as progress_bar
 from humanseg.segmenters import Segmenter
 from humanseg.video import load_sequence
 
@@ -99,16 +102,22 @@ def synthetic(tmp_path) -> Path:
     return make_sequence(tmp_path / "synth")
 
 
-def test_protocol_hand_counted(synthetic, tmp_path):
+def test_protocol_hand_counted(synthetic, tmp_path, monkeypatch):
     seg = ScriptedSegmenter()
     seg.seen = [99]  # state left over from an earlier video must be cleared
-    calls = []
-    result = evaluate_sequence(
-        synthetic, seg, save_masks=tmp_path / "masks", progress=lambda d, t: calls.append((d, t))
-    )
+    bars = []
+
+    def recording_bar(iterable, **options):  # humanseg.progress.bar, drawn into a string instead of stderr
+        bars.append((progress_bar(iterable, **options, file=io.StringIO()), options))
+        return bars[-1][0]
+
+    monkeypatch.setattr(evaluate_module, "bar", recording_bar)
+    result = evaluate_sequence(synthetic, seg, save_masks=tmp_path / "masks", progress=True)
     assert seg.resets == 1
     assert seg.seen == [1, 2, 3, 4, 5, 6]  # every frame, in order, scored or not
-    assert calls[-1] == (6, 6) and len(calls) == 6
+    [(frames, options)] = bars
+    assert frames.n == frames.total == 6 and options["enabled"] is True  # one bar step per frame run
+    assert options["desc"] == "synth scripted"
     assert list(result)[: len(RESULT_KEYS)] == list(RESULT_KEYS)
     assert (result["tp"], result["fp"], result["fn"], result["tn"]) == (2, 2, 1, 5)
     assert result["frames"] == 3 and result["frames_run"] == 6

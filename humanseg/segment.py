@@ -25,7 +25,6 @@ from humanseg.video import (
     H264Writer,
     PngMaskWriter,
     VideoError,
-    load_sequence,
     open_frames,
     read_image,
     read_label,
@@ -485,19 +484,9 @@ def segment_and_score(
     (same counting, boundary F, flicker; ``skip_first`` as there); ``ms_per_frame`` is this run's mean
     segment() time over every frame.
     """
-    from humanseg.evaluate import RESULT_KEYS, resolve_skip_first
+    from humanseg.evaluate import RESULT_KEYS, frames_to_score
 
-    if not 0.0 <= threshold < 1.0:
-        raise ValueError(
-            f"threshold must be in [0, 1) (a pixel is person when probability > threshold), got {threshold}"
-        )
-    seq = load_sequence(seq_dir)
-    skip = resolve_skip_first(seq, skip_first)
-    scored = seq.scored_items(skip_first=skip)
-    if not scored:
-        raise ValueError(
-            f"{seq.root}: no frame to score (no ground-truth mask inside the temporal ROI); check groundtruth/"
-        )
+    seq, skip, scored = frames_to_score(seq_dir, skip_first, threshold)
     numbers = {it.number for it in scored}
     first, last = scored[0].number, scored[-1].number
     reader = open_frames(seq_dir)

@@ -132,6 +132,16 @@ def test_importing_the_package_does_not_import_heavy_libraries():
     assert out.stdout.strip() == "[]"
 
 
+def test_reading_capabilities_builds_nothing_heavy():
+    # Callers ask "does it take a plate?" before building anything: the answer loads no network library.
+    code = (
+        "import sys, humanseg.segmenters as s; caps = [s.capabilities(n) for n in ('plate-diff', 'segnet', 'mog2')];"
+        "print(sorted(m for m in ('cv2', 'torch', 'mediapipe', 'rembg', 'onnxruntime') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # --- frame contract -------------------------------------------------------------------------------------
 
 

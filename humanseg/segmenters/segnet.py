@@ -4,10 +4,10 @@ Frames are resized to the model's input size (its training size), run through th
 person probability is resized back to the frame size. Plate-conditioned models use the checkpoint's plate, or
 the one the caller gives (e.g. the empty scene of another camera), resized like the frames.
 
-Plate completion (plate models, on by default): every blob of the plate-difference mask (the ``plate-diff``
-segmenter with the same plate, at frame resolution) that the network's mask covers for at least a quarter is
-added to it. The network decides *which* changes are people; the plate difference gives their full extent at
-full resolution: thin limbs and edges the network's 240x320 input blurs, and what people carry (CDnet and SBI
+Plate completion (plate models, on by default): every blob of the plate-difference mask (the rule of
+:mod:`humanseg.plate` that ``plate-diff`` uses, same plate, at frame resolution) that the network's mask covers for
+at least a quarter is added to it. The network decides *which* changes are people; the plate difference gives
+their full extent at full resolution: thin limbs and edges the network's 240x320 input blurs, and what people carry (CDnet and SBI
 masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured on the dev
 sequences with the 15-minute models of docs/dev_results (network alone -> completed): F 0.984 -> 0.994
 (pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).

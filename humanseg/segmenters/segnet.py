@@ -6,10 +6,10 @@ the one the caller gives (e.g. the empty scene of another camera), resized like 
 
 Plate completion (plate models, on by default): every blob of the plate-difference mask (the rule of
 :mod:`humanseg.plate` that ``plate-diff`` uses, same plate, at frame resolution) that the network's mask covers for
-at least a quarter is added to it. The network decides *which* changes are people; the plate difference gives
-their full extent at full resolution: thin limbs and edges the network's 240x320 input blurs, and what people carry (CDnet and SBI
-masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured on the dev
-sequences with the 15-minute models of docs/dev_results (network alone -> completed): F 0.984 -> 0.994
+at least a quarter is added to it. The network decides *which* changes are people; the plate difference gives their
+full extent at full resolution: thin limbs and edges the network's 240x320 input blurs, and what people carry
+(CDnet and SBI masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured
+on the dev sequences with the 15-minute models of docs/dev_results (network alone -> completed): F 0.984 -> 0.994
 (pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).
 """
 

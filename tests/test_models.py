@@ -19,7 +19,7 @@ from humanseg.models import (
     images_to_tensor,
 )
 from humanseg.models.blocks import max_unpool2x2
-from humanseg.plate import plate_probability_torch as plate_prior
+from humanseg.plate import plate_probability_torch
 
 
 @pytest.mark.parametrize("size", [(240, 320), (360, 640), (241, 333), (37, 53)])
@@ -169,7 +169,7 @@ def _frame_and_plate(h: int = 48, w: int = 64) -> tuple[torch.Tensor, torch.Tens
 
 def test_plate_prior_follows_the_plate_diff_rule():
     frame, plate = _frame_and_plate()
-    prob = plate_prior(frame, plate)[0, 0]
+    prob = plate_probability_torch(frame, plate)[0, 0]
     # Distance sqrt(3)*60 = 104 >> 45 inside the person, 0 outside: a clean 0/1 box after the morphology.
     expect = torch.zeros_like(prob)
     expect[14:34, 27:37] = 1.0
@@ -180,14 +180,14 @@ def test_plate_prior_follows_the_plate_diff_rule():
     to_u8 = lambda t: (t[0].permute(1, 2, 0) * 255).round().byte().numpy()  # noqa: E731
     big = lambda t: torch.nn.functional.interpolate(t, size=(240, 320), mode="nearest")  # noqa: E731
     f8, p8 = to_u8(big(frame)), to_u8(big(plate))
-    ours = plate_prior(images_to_tensor(f8), images_to_tensor(p8))[0, 0]
+    ours = plate_probability_torch(images_to_tensor(f8), images_to_tensor(p8))[0, 0]
     theirs = torch.from_numpy(PlateDiffSegmenter(p8).segment(f8))
     # Only the box's 4 corner pixels differ: the segmenter's 3x3 elliptical opening is a cross, ours a square.
     assert int((theirs != ours).sum()) <= 4 and float(theirs.sum()) >= 100 * 50 - 4
     assert float(ours.sum()) == 100 * 50  # the 5x enlarged person box, nothing else
     # On the ramp: a uniform distance of 35 (the threshold) gives 0.5 everywhere.
     shifted = (plate + 35 / 255 / 3**0.5).clamp(0, 1)
-    assert torch.allclose(plate_prior(shifted, plate), torch.full_like(prob, 0.5)[None, None], atol=1e-3)
+    assert torch.allclose(plate_probability_torch(shifted, plate), torch.full_like(prob, 0.5)[None, None], atol=1e-3)
 
 
 def test_untrained_prior_model_is_the_plate_difference():

@@ -25,6 +25,7 @@ from dataset_builder.silhouettes import load_index
 from humanseg.cli.site_benchmark import parse_skip_first
 from humanseg.site_benchmark import (
     SiteBenchmarkConfig,
+    baseline_names,
     baseline_unavailable,
     default_size,
     plan_actor_sources,
@@ -339,6 +340,10 @@ def test_plan_actor_sources(tmp_path):
         SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, count=8).validate()
     with pytest.raises(ValueError, match="unknown --plate-people 'yolo'; valid: mog2, knn"):
         SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, plate_people="yolo").validate()
+    # The trained backend is the site model, never a baseline: the capability flag says so, not its name.
+    with pytest.raises(ValueError, match=r"unknown baseline\(s\) segnet; valid: mog2, knn, gsoc, plate-diff, mediapipe"):
+        SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, baselines=("segnet",)).validate()
+    assert "segnet" not in baseline_names() and baseline_names()[:2] == ["mog2", "knn"]
 
 
 def test_baseline_unavailable(tmp_path, monkeypatch):

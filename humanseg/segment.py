@@ -30,7 +30,6 @@ from humanseg.video import (
     read_label,
     zip_folder,
 )
-from humanseg.video import Sequence as LabelledSequence
 
 ProgressFn = Callable[[int, "int | None"], None]
 
@@ -432,31 +431,11 @@ def segment_video(
     )  # fmt: skip
 
 
-class _SequenceScore:
-    """One method's CDnet score over a labelled sequence, frame by frame, by the rules of
-    :func:`humanseg.evaluate.evaluate_sequence` (it gives the same numbers for the same masks)."""
-
-    def __init__(self, seq: LabelledSequence, scored: set[int], first: int, last: int, tolerance: float) -> None:
-        self.seq, self.scored, self.first, self.last, self.tolerance = seq, scored, first, last, tolerance
-        self.total = metrics.Confusion()
-        self.boundary: list[float] = []
-        self.flicker = metrics.FlickerMeter()
-        self.ms = 0.0
-
-    def add(self, number: int, frame: np.ndarray, pred: np.ndarray, label: np.ndarray | None, ms: float) -> None:
-        self.ms += ms
-        if self.first <= number <= self.last:
-            self.flicker.update(frame, pred)
-        if label is not None:
-            positive, valid = metrics.label_masks(label, self.seq.roi)
-            self.total = self.total + metrics.count(pred, positive, valid)  # summed frame by frame
-            self.boundary.append(metrics.boundary_f(pred, positive, void=~valid, tolerance=self.tolerance))
-
-
 @dataclass
 class ScoredResult:
     """What :func:`segment_and_score` wrote and measured: the files (as :func:`segment_video`) and one score
-    row per method with the keys of ``humanseg.evaluate.RESULT_KEYS`` (as ``evaluate_sequence`` returns)."""
+    row per method, as ``humanseg.evaluate.evaluate_sequence`` returns it (a ``SequenceResult``: the keys of
+    ``RESULT_KEYS`` and each scored frame's confusion counts)."""
 
     result: SegmentResult
     rows: list[dict[str, Any]]
@@ -481,10 +460,10 @@ def segment_and_score(
     every method with the CDnet protocol, in one pass over the frames: each frame is read and segmented once.
 
     The score rows equal what ``humanseg.evaluate.evaluate_sequence`` gives for each method on this sequence
-    (same counting, boundary F, flicker; ``skip_first`` as there); ``ms_per_frame`` is this run's mean
-    segment() time over every frame.
+    (the same frames to score and :class:`humanseg.metrics.SequenceScorer`; ``skip_first`` as there);
+    ``ms_per_frame`` is this run's mean segment() time over every frame.
     """
-    from humanseg.evaluate import RESULT_KEYS, frames_to_score
+    from humanseg.evaluate import RESULT_KEYS, SequenceResult, frames_to_score
 
     seq, skip, scored = frames_to_score(seq_dir, skip_first, threshold)
     numbers = {it.number for it in scored}
@@ -493,7 +472,8 @@ def segment_and_score(
     if reader.frame_count != len(seq.items):
         reader.close()
         raise VideoError(f"{seq.root}: {reader.frame_count} frames in its image folder but {len(seq.items)} numbered")
-    scores: dict[str, _SequenceScore] = {}
+    scorers: dict[str, metrics.SequenceScorer] = {}
+    ms: dict[str, float] = {}
 
     def score(item: SegmentedFrame) -> None:
         seq_item = seq.items[item.index]
@@ -503,32 +483,26 @@ def segment_and_score(
             if label.shape != item.frame.shape[:2]:
                 raise VideoError(f"{seq_item.label}: mask size {label.shape[::-1]} differs from its frame's")
         for name, prob in item.probs.items():
-            if name not in scores:
-                scores[name] = _SequenceScore(seq, numbers, first, last, boundary_tolerance)
-            scores[name].add(seq_item.number, item.frame, prob > threshold, label, item.ms[name])
+            scorer = scorers.setdefault(name, metrics.SequenceScorer(first, last, seq.roi, boundary_tolerance))
+            scorer.update(seq_item.number, item.frame, prob > threshold, label)
+            ms[name] = ms.get(name, 0.0) + item.ms[name]
 
     result = _run(
         reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=1, save_pngs=save_pngs,
         side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress, on_frame=score,
     )  # fmt: skip
     described = plate if isinstance(plate, (str, Path)) or plate is None else f"array {tuple(np.shape(plate))}"
-    rows = []
-    for name, s in scores.items():
-        row: dict[str, Any] = {
-            "sequence": seq.name,
-            "segmenter": name,
-            "frames": len(scored),
-            **s.total.as_dict(),
-            **metrics.scores(s.total),
-            "boundary_f": float(np.mean(s.boundary)),
-            "flicker": s.flicker.value,
-            "ms_per_frame": s.ms / len(seq.items),
-        }
+    rows: list[dict[str, Any]] = []
+    for name, scorer in scorers.items():
+        row = {
+            "sequence": seq.name, "segmenter": name, "frames": len(scored), **scorer.result(),
+            "ms_per_frame": ms[name] / len(seq.items),
+        }  # fmt: skip
         extra = {
             "frames_run": len(seq.items), "first_frame": first, "last_frame": last, "skip_first": skip,
             "threshold": threshold, "plate": None if described is None else str(described), "path": str(seq.root),
         }  # fmt: skip
-        rows.append({k: row[k] for k in RESULT_KEYS} | extra)
+        rows.append(SequenceResult({k: row[k] for k in RESULT_KEYS} | extra, frames=scorer.frames, masks={}))
     return ScoredResult(result, rows)
 
 

@@ -66,6 +66,8 @@ def test_scores_equal_evaluate_sequence(sequence: Path, tmp_path: Path) -> None:
         for key in ("frames_run", "first_frame", "last_frame", "skip_first", "threshold", "path"):
             assert got[key] == want[key], key
     assert scored.rows[0]["frames"] == 12 and scored.rows[1]["f_measure"] > 0.5  # frames 4..15 scored
+    assert [n for n, _ in scored.rows[1].frames] == list(range(4, 16))  # per-frame counts, as evaluate keeps them
+    assert scored.rows[1].frames == expected[1].frames
 
     result = scored.result
     assert result.frames == 16 and set(result.methods) == {"mog2", "plate-diff"}

@@ -521,7 +521,7 @@ def mask_video(
 ) -> MethodOutput:
     """Write one method's mask video to ``out_path`` (and its overlay video to ``overlay_path`` if given).
 
-    The single-method path for the app: same reading, timing and rendering as :func:`segment_video`.
+    One method into files the caller names: same reading, timing and rendering as :func:`segment_video`.
     """
     reader = open_frames(source, step=step, max_frames=max_frames)
     try:

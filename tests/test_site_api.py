@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,35 @@ def test_one_training_job_at_a_time(tmp_path):
     log = (tmp_path / "app-log.txt").read_text()
     assert "start on cpu: 8 training / 2 validation images, 4 steps per epoch" in log and "done at step 10" in log
     assert job.stop() == "No training is running."
+
+
+def test_segment_clip_scores_with_ground_truth_and_uses_the_site_plate(tmp_path):
+    from _synthetic_site import Person, write_clip
+    from app_fixtures import sequence_to_mp4, zip_dir
+
+    seq = write_clip(tmp_path / "seq", [Person(20, 100, 50, (200, 40, 40), 4.0)], frames=12, size=(120, 160))
+    clip = sequence_to_mp4(seq, tmp_path / "walk.mp4")
+    gt = zip_dir(seq / "groundtruth", tmp_path / "gt.zip", "groundtruth")
+    site = ws.open_site(tmp_path / "ws", "cam", create=True)
+    rules.add_plates(site, [seq / "empty_bg000001.png"])
+
+    run = rules.segment_clip(tmp_path / "ws", site, clip, [], ["mog2", "plate-diff"], 10, gt)
+    assert run.out.parent == site.outputs_dir and run.result.frames == 10
+    assert run.note == "plate-diff used the plate empty_bg000001.png of site cam."
+    assert [r["segmenter"] for r in run.rows] == ["mog2", "plate-diff"] and run.rows[1]["f_measure"] > 0.8
+    assert run.rows[0]["sequence"] == "walk" and run.rows[0]["frames"] == 10  # the clip cut to max_frames
+    saved = json.loads((run.out / "metrics.json").read_text())
+    assert [r["f_measure"] for r in saved] == [r["f_measure"] for r in run.rows] and run.chart.is_file()
+
+    plain = rules.segment_clip(tmp_path / "ws", None, clip, [], ["plate-diff"], 4)
+    assert plain.rows == [] and plain.chart is None and plain.out.parent == tmp_path / "ws" / ".outputs"
+    assert "had no site plate of this clip's size 160x120" in plain.note
+
+    before = sorted(site.outputs_dir.iterdir())
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(ValueError, match="empty zip"):
+        rules.segment_clip(tmp_path / "ws", site, clip, [], ["mog2"], 4, empty)
+    assert sorted(site.outputs_dir.iterdir()) == before  # a failed run leaves no output folder
+    with pytest.raises(ValueError, match="Pick at least one method"):
+        rules.segment_clip(tmp_path / "ws", site, clip, [], [], 4)

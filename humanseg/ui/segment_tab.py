@@ -94,6 +94,11 @@ class SegmentTab:
     # -- handlers
 
     @staticmethod
+    def trained_models() -> dict:
+        """The workspace's trained models, after a training ended (the selection is kept)."""
+        return gr.update(choices=rules.checkpoint_choices(APP.workspace))
+
+    @staticmethod
     def segment(
         site_name: str | None,
         video: Any,
@@ -153,8 +158,8 @@ class SegmentTab:
 
     # -- events
 
-    def wire(self, page: Page, runs_ended: list) -> None:
-        """Connect the tab; ``runs_ended``: the Train tab's events of a run ending (a new model to pick)."""
+    def wire(self, page: Page, runs_ended: dict) -> None:
+        """Connect the tab; ``runs_ended``: the Train tab's events of a run ending by name (a new model to pick)."""
         page.on_load([self.models, self.video, self.note], self.example)
         self.segment_btn.click(
             user_errors(self.segment),
@@ -167,8 +172,5 @@ class SegmentTab:
             self.show_method, [self.state, self.method_dd], [self.overlay_video, self.mask_video],
             api_name="show_method",
         )  # fmt: skip
-        for event in runs_ended:
-            event.then(
-                lambda: gr.update(choices=rules.checkpoint_choices(APP.workspace)), None, [self.models],
-                api_name="trained_models",
-            )  # fmt: skip
+        for name, event in runs_ended.items():
+            event.then(self.trained_models, None, [self.models], api_name=f"trained_models_after_{name}")

@@ -184,8 +184,9 @@ class TrainTab:
 
     # -- events
 
-    def wire(self, page: Page) -> list:
-        """Connect the tab; returns the events of a run ending (finished or stopped), for other tabs to follow.
+    def wire(self, page: Page) -> dict:
+        """Connect the tab; returns the events of a run ending (finished or stopped) by endpoint name, for other
+        tabs to follow.
 
         Training streams from a background thread: no queue slot is held per run (a second start is refused with
         a message, not queued), and the progress bar sits on the status line so the plot and log stay visible."""
@@ -203,8 +204,8 @@ class TrainTab:
             user_errors(self.resume), [page.site_dd, self.resume_run, self.resume_minutes, self.resume_epochs],
             self.view, api_name="resume_training", concurrency_limit=None, show_progress_on=[self.status],
         )  # fmt: skip
-        ended = [started, resumed]
-        for event in ended:
-            event.then(self.after_run, [page.site_dd], [self.resume_run], api_name="resumable_runs")
+        ended = {"train": started, "resume_training": resumed}
+        for name, event in ended.items():
+            event.then(self.after_run, [page.site_dd], [self.resume_run], api_name=f"resumable_runs_after_{name}")
         self.stop_btn.click(self.stop, None, [self.stop_msg], api_name="stop_training", concurrency_limit=None)
         return ended

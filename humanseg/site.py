@@ -6,7 +6,8 @@ with a clip (:func:`plate_for`), how silhouette sets and datasets are named and 
 trained models, and the summaries with their "Next:" hints. Functions raise ``ValueError`` (or
 ``FileNotFoundError``) with a message written for the user: the app shows it as it is.
 
-``progress`` arguments are the library's ``progress(done, total)`` callbacks, passed through unchanged.
+``progress``: the dataset steps pass dataset_builder's ``progress(done, total)`` callbacks through unchanged;
+:func:`segment_clip` takes ``progress: bool`` (tqdm bars, which the app tracks with ``gr.Progress(track_tqdm=True)``).
 """
 
 from __future__ import annotations

@@ -355,9 +355,12 @@ def clip_to_sequence(
     (out / "groundtruth").mkdir()
     written = 0
     paired = 0
-    with open_frames(clip, max_frames=max_frames) as reader, bar(
-        total=reader.frame_count, desc="reading the clip", unit="frame", enabled=progress is True, leave=False
-    ) as shown:
+    with (
+        open_frames(clip, max_frames=max_frames) as reader,
+        bar(
+            total=reader.frame_count, desc="reading the clip", unit="frame", enabled=progress is True, leave=False
+        ) as shown,
+    ):
         for i, frame in enumerate(reader):
             number = start + i
             Image.fromarray(frame).save(out / "input" / f"in{number:06d}.jpg", quality=95)

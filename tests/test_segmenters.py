@@ -66,19 +66,19 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def test_available_lists_every_backend():
-    assert segmenters.available() == ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "segnet"]
+    assert segmenters.available() == ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "yolo-seg", "segnet"]
     assert segmenters.REGISTRY["segnet"] == "humanseg.segmenters.segnet:SegNetSegmenter"
     for name in segmenters.available():
         assert segmenters.describe(name) and "\n" not in segmenters.describe(name)
 
 
-@pytest.mark.parametrize("name", ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "segnet"])
+@pytest.mark.parametrize("name", ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "yolo-seg", "segnet"])
 def test_registry_classes_carry_their_name(name):
     cls = segmenters.get_class(name)
     assert issubclass(cls, Segmenter) and cls.name == name
 
 
-@pytest.mark.parametrize("name", ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "segnet"])
+@pytest.mark.parametrize("name", ["mog2", "knn", "gsoc", "plate-diff", "mediapipe", "rembg", "yolo-seg", "segnet"])
 def test_capabilities_agree_with_the_constructor(name):
     caps = segmenters.capabilities(name)
     takes = segmenters.accepted_options(name)

@@ -40,6 +40,7 @@ REGISTRY: dict[str, str] = {
     "plate-diff": "humanseg.segmenters.plate_diff:PlateDiffSegmenter",
     "mediapipe": "humanseg.segmenters.mediapipe_selfie:MediaPipeSegmenter",
     "rembg": "humanseg.segmenters.rembg_backend:RembgSegmenter",
+    "yolo-seg": "humanseg.segmenters.yolo_seg:YoloSegSegmenter",
     "segnet": "humanseg.segmenters.segnet:SegNetSegmenter",
 }
 
@@ -51,6 +52,7 @@ DESCRIPTIONS: dict[str, str] = {
     "plate-diff": "colour difference to an empty-scene plate (given, or a running median of recent frames)",
     "mediapipe": "MediaPipe selfie segmenter (generic person model, no site training)",
     "rembg": "rembg salient-object / person model (u2net family, or your own ONNX via model_path)",
+    "yolo-seg": "YOLO instance segmentation, COCO person class (your ONNX export: model_path or $HUMANSEG_YOLO_SEG)",
     "segnet": "SegNet trained on site composites (needs a checkpoint)",
 }
 

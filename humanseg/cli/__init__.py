@@ -13,6 +13,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "evaluate": "humanseg.cli.evaluate",
     "segment": "humanseg.cli.segment",
+    "anonymise": "humanseg.cli.anonymise",
     "models": "humanseg.cli.models",
     "train": "humanseg.cli.train",
     "export": "humanseg.cli.export",

@@ -1,0 +1,340 @@
+"""Anonymised video: people hidden by blur, pixelation, a flat colour, or the empty scene.
+
+:func:`anonymise_frame` hides one frame's people: the mask (probability > threshold) is grown by a margin, so
+hair, fingers and the soft edge a segmenter misses are hidden too, and the hidden area fades into the frame over
+the outer half of that margin (a feathered edge, no hard cut-out outline). Pixels outside the grown mask are
+returned bit for bit unchanged. :func:`anonymise_video` streams a clip through a segmenter and this function
+into a browser-playable H.264 mp4.
+
+Styles: ``blur`` (a strong Gaussian blur), ``pixelate`` (large blocks), ``fill`` (one flat colour), ``erase``
+(the site's empty-scene plate, so the video shows the empty scene).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from humanseg.files import atomic_path
+from humanseg.segment import SegmenterLike, label_of, resolve_segmenters, segment_frames
+from humanseg.video import H264Writer, VideoError, mask_to_u8, open_frames, read_image, to_rgb
+
+STYLES = ("blur", "pixelate", "fill", "erase")
+#: Default growth of each blob, as a share of the blob's height: a person's mask from any segmenter misses hair,
+#: fingers and a blurred edge by a few percent of their height, and a margin that scales with the person covers
+#: near (large) and far (small) people alike, where a fixed number of pixels would be too much for one or too
+#: little for the other.
+MARGIN_SHARE = 0.10
+#: The smallest default margin in pixels, so that even a far, small person's outline is covered.
+MIN_MARGIN_PX = 2
+#: Default ``fill`` colour (RGB): mid gray, which reads as "removed" on day and night footage alike.
+FILL_COLOUR = (128, 128, 128)
+#: Blur strength and pixel-block size as a share of the frame height (4.8 px and 8 px at 240 rows), large
+#: enough that a face, about a tenth of a near person's height, keeps no recognisable detail.
+BLUR_SIGMA_SHARE = 1 / 50
+BLOCK_SHARE = 1 / 30
+
+
+Box = tuple[int, int, int, int]  # (top, bottom, left, right): rows top..bottom-1, columns left..right-1
+
+
+def _margin_groups(fg: np.ndarray, margin_px: int | None) -> Iterator[tuple[int, Box, np.ndarray]]:
+    """(margin, box, blobs inside the box) for each group of blobs that share a margin: one group for a fixed
+    ``margin_px``, else one per distinct per-blob margin (:data:`MARGIN_SHARE` of the blob's height, at least
+    :data:`MIN_MARGIN_PX`). The box is the group's bounding box grown by the margin and one pixel, cut to the frame:
+    every pixel within the margin of the group lies in it, so the work stays in the box."""
+    h, w = fg.shape
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.view(np.uint8), connectivity=8)
+    blob_stats = stats[1:]
+    if margin_px is not None:
+        per_blob = np.full(n - 1, margin_px, dtype=np.int64)
+    else:
+        per_blob = np.maximum(MIN_MARGIN_PX, np.rint(blob_stats[:, cv2.CC_STAT_HEIGHT] * MARGIN_SHARE)).astype(np.int64)
+    for margin in np.unique(per_blob):
+        chosen = per_blob == margin
+        s = blob_stats[chosen]
+        pad = int(margin) + 1
+        top = max(0, int(s[:, cv2.CC_STAT_TOP].min()) - pad)
+        bottom = min(h, int((s[:, cv2.CC_STAT_TOP] + s[:, cv2.CC_STAT_HEIGHT]).max()) + pad)
+        left = max(0, int(s[:, cv2.CC_STAT_LEFT].min()) - pad)
+        right = min(w, int((s[:, cv2.CC_STAT_LEFT] + s[:, cv2.CC_STAT_WIDTH]).max()) + pad)
+        members = np.zeros(n, dtype=bool)
+        members[1:] = chosen
+        yield int(margin), (top, bottom, left, right), members[labels[top:bottom, left:right]]
+
+
+def _weight(fg: np.ndarray, margin_px: int | None) -> tuple[np.ndarray, Box | None]:
+    """:func:`hide_weight` of a bool mask, and the box that holds all of its non-zero pixels (None: none)."""
+    weight = np.zeros(fg.shape, dtype=np.float32)
+    boxes = []
+    for margin, (top, bottom, left, right), blobs in _margin_groups(fg, margin_px):
+        if margin == 0:
+            ramp = blobs.astype(np.float32)
+        else:
+            # Euclidean distance of every pixel to the nearest pixel of these blobs (0 on them).
+            dist = cv2.distanceTransform((~blobs).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            ramp = np.clip((margin - dist) / (margin / 2.0), 0.0, 1.0)
+        np.maximum(weight[top:bottom, left:right], ramp, out=weight[top:bottom, left:right])
+        boxes.append((top, bottom, left, right))
+    if not boxes:
+        return weight, None
+    tops, bottoms, lefts, rights = zip(*boxes, strict=True)
+    return weight, (min(tops), max(bottoms), min(lefts), max(rights))
+
+
+def hide_weight(prob: np.ndarray, *, margin_px: int | None = None, threshold: float = 0.5) -> np.ndarray:
+    """float32 H x W in [0, 1]: how much of each pixel :func:`anonymise_frame` replaces.
+
+    1 on the mask and up to half the margin around it, then falling linearly to 0 at the margin's edge; 0 from
+    the margin's edge on (those pixels stay as they are). ``margin_px`` None: each blob's own margin,
+    :data:`MARGIN_SHARE` of its height and at least :data:`MIN_MARGIN_PX`; 0: the mask alone, hard-edged.
+    """
+    if margin_px is not None and margin_px < 0:
+        raise ValueError(f"margin must be >= 0 pixels, got {margin_px}")
+    return _weight(mask_to_u8(prob, threshold) > 0, margin_px)[0]
+
+
+def _hidden(
+    frame: np.ndarray, box: Box, style: str, colour: tuple[int, int, int], plate: np.ndarray | None
+) -> np.ndarray:
+    """The ``box`` of the frame as the style shows people."""
+    top, bottom, left, right = box
+    h, w = frame.shape[:2]
+    if style == "blur":
+        sigma = max(2.0, h * BLUR_SIGMA_SHARE)
+        pad = math.ceil(3 * sigma)  # the Gaussian's reach: pixels beyond it do not change the box
+        t, b, lft, r = max(0, top - pad), min(h, bottom + pad), max(0, left - pad), min(w, right + pad)
+        region = frame[t:b, lft:r]
+        # Blurred at 1/f of the size with sigma/f, then scaled back: the same look at about 1/f^2 of the cost.
+        f = max(1, int(sigma // 2))
+        small = cv2.resize(region, (-(-(r - lft) // f), -(-(b - t) // f)), interpolation=cv2.INTER_AREA)
+        small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / f, borderType=cv2.BORDER_REFLECT)
+        blurred = cv2.resize(small, (r - lft, b - t), interpolation=cv2.INTER_LINEAR)
+        return blurred[top - t : bottom - t, left - lft : right - lft]
+    if style == "pixelate":
+        block = max(4, round(h * BLOCK_SHARE))
+        # Blocks on the frame's grid (not the box's), so they stay put from frame to frame as a person moves.
+        t, lft = top // block * block, left // block * block
+        b, r = min(h, -(-bottom // block) * block), min(w, -(-right // block) * block)
+        region = frame[t:b, lft:r]
+        small = cv2.resize(region, (-(-(r - lft) // block), -(-(b - t) // block)), interpolation=cv2.INTER_AREA)
+        blocks = np.repeat(np.repeat(small, block, axis=0), block, axis=1)
+        return blocks[top - t : bottom - t, left - lft : right - lft]
+    if style == "fill":
+        return np.broadcast_to(np.asarray(colour, dtype=np.uint8), (bottom - top, right - left, 3))
+    if plate is None:
+        raise _missing_plate()
+    if plate.shape != frame.shape:
+        raise ValueError(
+            f"plate is {plate.shape[1]}x{plate.shape[0]} but the frame is {w}x{h}; use an empty-scene image from "
+            "this camera at this size"
+        )
+    return plate[top:bottom, left:right]
+
+
+def _missing_plate() -> ValueError:
+    return ValueError(
+        "style 'erase' needs the site's empty-scene plate: pass --plate IMAGE (plate= in Python), or use a "
+        "segmenter that has one (plate-diff, a plate model's checkpoint)"
+    )
+
+
+def _check_style(style: str) -> None:
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+
+
+def _check_colour(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    values = tuple(int(c) for c in colour)
+    if len(values) != 3 or not all(0 <= c <= 255 for c in values):
+        raise ValueError(f"colour must be three values R,G,B in 0..255, got {colour!r}")
+    return values  # type: ignore[return-value]
+
+
+def anonymise_frame(
+    frame: np.ndarray,
+    prob: np.ndarray,
+    style: str,
+    *,
+    margin_px: int | None = None,
+    plate: np.ndarray | None = None,
+    threshold: float = 0.5,
+    colour: tuple[int, int, int] = FILL_COLOUR,
+) -> np.ndarray:
+    """``frame`` (RGB uint8) with the people of ``prob`` (H x W probability, bool or uint8 mask) hidden.
+
+    ``style``: one of :data:`STYLES`. ``margin_px``: growth of the mask in pixels (None: each person's own, see
+    :func:`hide_weight`). ``plate``: the empty scene (RGB, the frame's size), needed for ``erase``. ``colour``:
+    the ``fill`` colour. Pixels where :func:`hide_weight` is 0 are returned bit for bit unchanged.
+    """
+    _check_style(style)
+    colour = _check_colour(colour)
+    if margin_px is not None and margin_px < 0:
+        raise ValueError(f"margin must be >= 0 pixels, got {margin_px}")
+    rgb = to_rgb(frame)
+    if np.shape(prob)[:2] != rgb.shape[:2]:
+        raise ValueError(f"mask shape {np.shape(prob)} does not match frame shape {rgb.shape[:2]}")
+    if style == "erase" and plate is None:
+        raise _missing_plate()
+    weight, box = _weight(mask_to_u8(prob, threshold) > 0, margin_px)
+    out = rgb.copy()
+    if box is None:
+        return out
+    hidden = _hidden(rgb, box, style, colour, None if plate is None else to_rgb(plate, source="plate"))
+    top, bottom, left, right = box
+    a = weight[top:bottom, left:right]
+    touched = a > 0
+    region = out[top:bottom, left:right]
+    blend = a[touched][:, None]
+    # Only the touched pixels are written, so every other pixel is the input's, bit for bit.
+    region[touched] = (region[touched] * (1.0 - blend) + hidden[touched] * blend + 0.5).astype(np.uint8)
+    return out
+
+
+@dataclass(frozen=True)
+class AnonymiseResult:
+    """What :func:`anonymise_video` wrote: the video, its frame count and size (width, height), the segmenter's
+    label, and the mean milliseconds per frame of segmenting and of hiding (first frame excluded as warm-up)."""
+
+    path: Path
+    frames: int
+    size: tuple[int, int]
+    segmenter: str
+    segment_ms: float
+    anonymise_ms: float
+    seconds: float
+
+
+def _has_plate(seg: SegmenterLike) -> bool:
+    """Whether a segmenter holds an empty scene: plate-diff (given plate or running median), a plate model."""
+    return callable(getattr(seg, "background", None)) or getattr(seg, "plate", None) is not None
+
+
+@contextmanager
+def _segmenter(segmenter: str | SegmenterLike, plate: np.ndarray | None, checkpoint: str | Path | None) -> Iterator:
+    """The segmenter, built from a name (given the plate and checkpoint when its class takes them) and closed
+    afterwards; an instance the caller passed is used as it is and left open."""
+    if not isinstance(segmenter, str):
+        yield segmenter
+        return
+    from humanseg.segmenters import capabilities
+
+    caps = capabilities(segmenter)
+    if checkpoint is not None and not caps.takes_checkpoint:
+        raise ValueError(f"segmenter {segmenter!r} takes no checkpoint; drop --checkpoint or use segnet")
+    (seg,) = resolve_segmenters(
+        segmenter, plate=plate if caps.takes_plate else None, checkpoint=checkpoint if caps.takes_checkpoint else None
+    )
+    try:
+        yield seg
+    finally:
+        if hasattr(seg, "close"):
+            seg.close()
+
+
+def anonymise_video(
+    source: str | Path,
+    segmenter: str | SegmenterLike,
+    out_path: str | Path,
+    style: str,
+    *,
+    plate: str | Path | np.ndarray | None = None,
+    checkpoint: str | Path | None = None,
+    margin_px: int | None = None,
+    threshold: float = 0.5,
+    colour: tuple[int, int, int] = FILL_COLOUR,
+    max_frames: int | None = None,
+    step: int = 1,
+    progress: bool = False,
+) -> AnonymiseResult:
+    """Write ``source`` (video file or image folder) with its people hidden to ``out_path``, an H.264 mp4 that
+    browsers play. The video only: audio, if the clip has any, is dropped.
+
+    ``segmenter``: a registry name (built with ``plate``/``checkpoint`` when its class takes them) or a ready
+    instance. ``plate``: the empty scene (image path or RGB array, the frame size); ``erase`` uses it, else the
+    segmenter's own plate (plate-diff, plate models), else it stops with an error naming the plate option.
+    Other options as :func:`anonymise_frame`; ``max_frames`` and ``step`` as
+    :func:`humanseg.video.open_frames`. The video is written under a temporary name in the same folder and
+    renamed when complete, so a failure half way leaves nothing under ``out_path``.
+    """
+    from humanseg.progress import bar
+
+    _check_style(style)
+    colour = _check_colour(colour)
+    if margin_px is not None and margin_px < 0:
+        raise ValueError(f"margin must be >= 0 pixels, got {margin_px}")
+    t_start = time.perf_counter()
+    plate_arr = read_image(plate) if isinstance(plate, (str, Path)) else plate
+    if plate_arr is not None:
+        plate_arr = to_rgb(plate_arr, source="plate")
+    reader = open_frames(source, step=step, max_frames=max_frames)
+    try:
+        if plate_arr is not None and (plate_arr.shape[1], plate_arr.shape[0]) != reader.size:
+            raise VideoError(
+                f"plate is {plate_arr.shape[1]}x{plate_arr.shape[0]} but {reader.source} is "
+                f"{reader.size[0]}x{reader.size[1]}; use an empty-scene image from this camera at this size"
+            )
+        with _segmenter(segmenter, plate_arr, checkpoint) as seg:
+            if style == "erase" and plate_arr is None and not _has_plate(seg):
+                raise _missing_plate()
+            name = label_of(seg)
+            shown = bar(total=reader.frame_count, desc="anonymise", unit="frame", enabled=progress, leave=False)
+            seg_ms: list[float] = []
+            hide_ms: list[float] = []
+            try:
+                with atomic_path(out_path) as tmp:
+                    writer = H264Writer(tmp, reader.fps)
+                    try:
+                        for item in segment_frames(reader, [seg]):
+                            frame_plate = plate_arr if plate_arr is not None else _site_plate(seg, item.frame, style)
+                            t0 = time.perf_counter()
+                            out = anonymise_frame(
+                                item.frame, item.probs[name], style, margin_px=margin_px, plate=frame_plate,
+                                threshold=threshold, colour=colour,
+                            )  # fmt: skip
+                            hide_ms.append((time.perf_counter() - t0) * 1000.0)
+                            seg_ms.append(item.ms[name])
+                            writer.write(out)
+                            shown.update(1)
+                    finally:
+                        writer.close()
+                    if writer.frames_written == 0:
+                        raise VideoError(f"{reader.source}: no frames were read")
+            finally:
+                shown.close()
+    finally:
+        reader.close()
+    return AnonymiseResult(
+        path=Path(out_path), frames=len(seg_ms), size=reader.size, segmenter=name, segment_ms=_warm_mean(seg_ms),
+        anonymise_ms=_warm_mean(hide_ms), seconds=time.perf_counter() - t_start,
+    )  # fmt: skip
+
+
+def _site_plate(seg: SegmenterLike, frame: np.ndarray, style: str) -> np.ndarray | None:
+    """For ``erase`` without a given plate: the segmenter's plate at the frame's size (None for other styles)."""
+    if style != "erase":
+        return None
+    # plate-diff's current plate (given, or the running median of the frames so far), else a plate model's.
+    background = getattr(seg, "background", None)
+    found: Any = background() if callable(background) else getattr(seg, "plate", None)
+    if found is None:
+        raise _missing_plate()
+    found = to_rgb(np.asarray(found), source="segmenter plate")
+    h, w = frame.shape[:2]
+    if found.shape[:2] != (h, w):
+        found = cv2.resize(found, (w, h), interpolation=cv2.INTER_AREA)
+    return found
+
+
+def _warm_mean(values: list[float]) -> float:
+    """Mean of ``values`` without the first (model loading, warm-up); the first alone when it is the only one."""
+    rest = values[1:] or values
+    return float(np.mean(rest)) if rest else 0.0

@@ -2,7 +2,8 @@
 
 A tiny torch module emits the layout of a standard ``yolo export ... format=onnx`` of a -seg model:
 ``output0`` [1, 4 + 80 + 32, N] (box centre/size in input pixels, 80 class scores, 32 mask coefficients) and
-``output1`` [1, 32, 160, 160] prototypes. The candidates are chosen by hand; prototype 0 is the image's red channel
+``output1`` [1, 32, 160, 160] prototypes (or, for YOLO26's end-to-end export, ``output0`` [1, 300, 6 + 32]
+rows of x1, y1, x2, y2, score, class, coefficients). The candidates are chosen by hand; prototype 0 is the image's red channel
 (pooled to the prototype grid, as logits 40 * (red - 0.5)), prototypes 1 and 2 are the constant logits 10 and 2.
 Frames of 240 x 320 (or 320 x 240) sit in the 640 x 640 input at scale 2 exactly, so every expected value is
 exact: the letterbox offset is 80 input pixels, frame x = (input x - left) / 2, frame y = (input y - top) / 2.
@@ -47,12 +48,19 @@ def candidate(box: tuple[float, float, float, float], scores: dict[int, float], 
 
 
 class TinyYoloSeg(torch.nn.Module):
-    """``images`` [1, 3, 640, 640] -> (``output0`` [1, 116, N] fixed candidates, ``output1`` [1, 32, 160, 160])."""
+    """``images`` [1, 3, 640, 640] -> (``output0`` fixed candidates, ``output1`` [1, 32, 160, 160]).
 
-    def __init__(self, columns: list[np.ndarray]) -> None:
+    ``output0`` is [1, 116, 8]: the ``columns`` then empty candidates (all scores 0); or, for ``rows`` (an
+    end-to-end export), [1, 300, 38]: the rows, then empty ones."""
+
+    def __init__(self, columns: list[np.ndarray] | None = None, rows: list[np.ndarray] | None = None) -> None:
         super().__init__()
-        preds = np.zeros((4 + NC + NM, 8), np.float32)  # empty candidates (all scores 0) pad the list
-        preds[:, : len(columns)] = np.stack(columns, axis=1)
+        if rows is not None:
+            preds = np.zeros((300, 6 + NM), np.float32)
+            preds[: len(rows)] = np.stack(rows)
+        else:
+            preds = np.zeros((4 + NC + NM, 8), np.float32)
+            preds[:, : len(columns)] = np.stack(columns, axis=1)
         self.register_buffer("preds", torch.from_numpy(preds)[None])
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,6 +155,34 @@ def test_masks_come_back_to_the_frame_through_the_letterbox(tmp_path, h, w):
     assert prob[inner].min() > 0.99 and prob[outer].max() < 0.01
     # The square's edges fall on prototype cells here, so its 0.5 contour comes back to the pixel.
     np.testing.assert_array_equal(prob > 0.5, square)
+
+
+def end_to_end_row(box: tuple[float, float, float, float], score: float, cls: int, proto: int) -> np.ndarray:
+    """One row of an end-to-end output0: x1, y1, x2, y2 in input pixels, score, class, coefficients."""
+    x1, y1, x2, y2 = box
+    row = np.zeros(6 + NM, np.float32)
+    row[:6] = [2 * x1, 2 * y1 + TOP, 2 * x2, 2 * y2 + TOP, score, cls]
+    row[6 + proto] = 1.0
+    return row
+
+
+def test_end_to_end_export_is_read_without_nms(tmp_path):
+    """YOLO26's default export: [1, 300, 6 + 32] rows, already de-duplicated by the model (A and B both stay)."""
+    rows = [
+        end_to_end_row(B, 0.8, PERSON, proto=2),
+        end_to_end_row(A, 0.9, PERSON, proto=1),
+        end_to_end_row(C, 0.95, CAR, proto=1),
+        end_to_end_row(D, 0.2, PERSON, proto=2),
+    ]
+    path = export(TinyYoloSeg(rows=rows), tmp_path / "e2e.onnx", ["output0", "output1"])
+    prob = create_segmenter("yolo-seg", model_path=path).segment(frame_of())
+    expected = np.zeros((H, W), np.float32)
+    expected[region(B)] = sig(2)
+    expected[region(A)] = sig(10)
+    np.testing.assert_allclose(prob, expected, atol=1e-6)
+    with_d = create_segmenter("yolo-seg", model_path=path, conf=0.1).segment(frame_of())
+    np.testing.assert_allclose(with_d[region(D)], sig(2), atol=1e-6)
+    assert with_d[region(C)].max() == 0
 
 
 def test_letterbox_pads_with_grey_and_says_where_the_frame_is():

@@ -1,5 +1,5 @@
-"""A COCO instance-segmentation model (YOLOv8 / YOLO11 ``-seg``) as a generic person baseline, run with ONNX
-Runtime from a file the user exports.
+"""A COCO instance-segmentation model (YOLOv8, YOLO11 or YOLO26 ``-seg``) as a generic person baseline, run with
+ONNX Runtime from a file the user exports.
 
 The weights are the user's to choose (licences differ: Ultralytics' own models are AGPL-3.0) and are never
 downloaded here, so, as with rembg, the file comes from ``model_path``, else ``$HUMANSEG_YOLO_SEG``, else
@@ -9,7 +9,10 @@ Export one with ``pip install ultralytics`` and ``yolo export model=yolo11n-seg.
 Layout of that export: input ``images`` float32 ``[1, 3, 640, 640]``, RGB in [0, 1], the frame letterboxed
 (aspect kept, centred, grey 114 padding); ``output0`` ``[1, 4 + nc + nm, N]``, per candidate the box centre x,
 y, width and height in input pixels, ``nc`` class scores (80 for COCO; person is class 0) and ``nm`` (32) mask
-coefficients; ``output1`` ``[1, nm, 160, 160]``, the mask prototypes (input size / 4).
+coefficients; ``output1`` ``[1, nm, 160, 160]``, the mask prototypes (input size / 4). End-to-end exports
+(YOLO26's default: ``yolo export model=yolo26n-seg.pt format=onnx``) are read too: their ``output0`` is
+``[1, 300, 6 + nm]``, rows of x1, y1, x2, y2 in input pixels, score, class and coefficients, with NMS done in
+the model (``iou`` does not apply).
 
 Decoding is Ultralytics' predictor with ``classes=[0]`` and ``retina_masks=True``: a candidate counts when its
 best class is the person class and that score exceeds ``conf``; greedy NMS drops boxes overlapping a better one
@@ -58,7 +61,8 @@ class YoloSegSegmenter(Segmenter):
         model_path: the ``.onnx`` file; default ``$HUMANSEG_YOLO_SEG``, else ``yolo-seg.onnx`` in the humanseg
             model folder (:func:`default_model_path`).
         conf: minimum score of the person class for a detection to count (Ultralytics' ``conf``).
-        iou: NMS threshold: a person box overlapping a higher-scoring one by more than this IoU is dropped.
+        iou: NMS threshold: a person box overlapping a higher-scoring one by more than this IoU is dropped
+            (end-to-end exports do their own NMS and ignore it).
         person_class: index of the person class among the model's classes (0 in COCO).
         device: ``"cpu"`` (ONNX Runtime's CPU provider) or ``"cuda"`` (needs ``onnxruntime-gpu``).
     """
@@ -85,7 +89,8 @@ class YoloSegSegmenter(Segmenter):
         self.conf, self.iou, self.person_class, self.device = conf, iou, person_class, device
         self._session, self._input_name, self._input_hw = _open_session(self.model_path, _DEVICES[device])
         preds, protos = _split_outputs(self._session.get_outputs(), self.model_path)
-        if isinstance(preds.shape[1], int) and isinstance(protos.shape[1], int):  # static shapes: check now
+        static = all(isinstance(n, int) for n in (*preds.shape[1:], protos.shape[1]))
+        if static and not _end_to_end(preds.shape[1:], protos.shape[1]):  # the class count is known: check now
             _class_count(preds.shape[1], protos.shape[1], person_class, self.model_path)
 
     def _segment(self, frame: np.ndarray) -> np.ndarray:
@@ -98,23 +103,19 @@ class YoloSegSegmenter(Segmenter):
         return self._decode(preds[0], protos[0], box, frame.shape[:2])
 
     def _decode(self, preds: np.ndarray, protos: np.ndarray, box: Letterbox, frame_hw: tuple[int, int]) -> np.ndarray:
-        """Person probability from one image's ``output0`` ``[4 + nc + nm, N]`` and ``output1`` ``[nm, mh, mw]``."""
+        """Person probability from one image's ``output0`` (without the batch axis) and ``output1`` ``[nm, mh, mw]``."""
         nm = protos.shape[0]
-        nc = _class_count(preds.shape[0], nm, self.person_class, self.model_path)
-        cand = preds.T  # [N, 4 + nc + nm]
-        scores = cand[:, 4 : 4 + nc]
-        best = scores.argmax(axis=1)
-        score = scores[np.arange(len(cand)), best]
-        person = (best == self.person_class) & (score > self.conf)
-        cand, score = cand[person], score[person]
+        xyxy, score, coefs = self._persons(preds, nm)
         h, w = frame_hw
         prob = np.zeros((h, w), np.float32)
-        if len(cand) == 0:
+        if len(score) == 0:
             return prob
-        boxes = _to_frame(cand[:, :4], box, frame_hw)
-        keep = nms(boxes, score, self.iou)
-        logits = (cand[keep, 4 + nc :] @ protos.reshape(nm, -1)).reshape(len(keep), *protos.shape[1:])
-        for instance, (x1, y1, x2, y2) in zip(logits, boxes[keep], strict=True):
+        boxes = _to_frame(xyxy, box, frame_hw)
+        if not _end_to_end(preds.shape, nm):
+            keep = nms(boxes, score, self.iou)
+            boxes, coefs = boxes[keep], coefs[keep]
+        logits = (coefs @ protos.reshape(nm, -1)).reshape(len(coefs), *protos.shape[1:])
+        for instance, (x1, y1, x2, y2) in zip(logits, boxes, strict=True):
             # Ultralytics' crop keeps pixel column c when x1 <= c < x2 (and rows alike).
             c0, c1, r0, r1 = math.ceil(x1), math.ceil(x2), math.ceil(y1), math.ceil(y2)
             if c1 <= c0 or r1 <= r0:
@@ -122,6 +123,22 @@ class YoloSegSegmenter(Segmenter):
             patch = _frame_logits(instance, box, frame_hw, self._input_hw, (r0, r1, c0, c1))
             np.maximum(prob[r0:r1, c0:c1], _sigmoid(patch), out=prob[r0:r1, c0:c1])
         return prob
+
+    def _persons(self, preds: np.ndarray, nm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(boxes x1, y1, x2, y2 in input pixels, scores, mask coefficients) of the person candidates above
+        ``conf``, from either output0 layout."""
+        if _end_to_end(preds.shape, nm):  # [K, 6 + nm]: x1, y1, x2, y2, score, class, coefficients
+            person = (np.rint(preds[:, 5]) == self.person_class) & (preds[:, 4] > self.conf)
+            return preds[person, :4], preds[person, 4], preds[person, 6:]
+        nc = _class_count(preds.shape[0], nm, self.person_class, self.model_path)
+        cand = preds.T  # [N, 4 + nc + nm]: centre x, centre y, width, height, class scores, coefficients
+        scores = cand[:, 4 : 4 + nc]
+        best = scores.argmax(axis=1)
+        score = scores[np.arange(len(cand)), best]
+        person = (best == self.person_class) & (score > self.conf)
+        cx, cy, bw, bh = cand[person, :4].T
+        xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+        return xyxy, score[person], cand[person, 4 + nc :]
 
     def close(self) -> None:
         """Release the ONNX Runtime session."""
@@ -208,17 +225,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def _to_frame(xywh: np.ndarray, box: Letterbox, frame_hw: tuple[int, int]) -> np.ndarray:
-    """Centre/size boxes in input pixels -> x1, y1, x2, y2 in frame pixels, clipped to the frame."""
+def _to_frame(xyxy: np.ndarray, box: Letterbox, frame_hw: tuple[int, int]) -> np.ndarray:
+    """Boxes x1, y1, x2, y2 in input pixels -> the same in frame pixels, clipped to the frame."""
     h, w = frame_hw
     # The frame's actual scale in the input (new size / size), so boxes and masks undo exactly what was done.
-    sx, sy = box.width / w, box.height / h
-    cx, cy, bw, bh = xywh.T.astype(np.float64)
-    x1 = ((cx - bw / 2 - box.left) / sx).clip(0, w)
-    x2 = ((cx + bw / 2 - box.left) / sx).clip(0, w)
-    y1 = ((cy - bh / 2 - box.top) / sy).clip(0, h)
-    y2 = ((cy + bh / 2 - box.top) / sy).clip(0, h)
-    return np.stack([x1, y1, x2, y2], axis=1)
+    scale = np.array([box.width / w, box.height / h] * 2)
+    offset = np.array([box.left, box.top] * 2)
+    return ((xyxy.astype(np.float64) - offset) / scale).clip(0, [w, h, w, h])
 
 
 def _frame_logits(
@@ -282,6 +295,13 @@ def _open_session(path: Path, providers: list[str]) -> tuple[Any, str, tuple[int
     if not (isinstance(in_h, int) and isinstance(in_w, int)):
         in_h = in_w = DEFAULT_INPUT_SIZE
     return session, inputs[0].name, (in_h, in_w)
+
+
+def _end_to_end(shape: tuple[int, ...], nm: int) -> bool:
+    """Whether an output0 of ``shape`` (without the batch axis) is an end-to-end export, ``[K, 6 + nm]``: rows of
+    x1, y1, x2, y2, score, class, coefficients, NMS already done. A standard export's last axis counts anchors,
+    21 * (height / 32) * (width / 32), never 38 = 6 + the usual 32 coefficients."""
+    return shape[-1] == 6 + nm
 
 
 def _class_count(rows: int, nm: int, person_class: int, path: Path) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,13 +218,38 @@ def _has_plate(seg: SegmenterLike) -> bool:
     return callable(getattr(seg, "background", None)) or getattr(seg, "plate", None) is not None
 
 
-@contextmanager
-def _segmenter(segmenter: str | SegmenterLike, plate: np.ndarray | None, checkpoint: str | Path | None) -> Iterator:
-    """The segmenter, built from a name (given the plate and checkpoint when its class takes them) and closed
-    afterwards; an instance the caller passed is used as it is and left open."""
+class _WarmMean:
+    """Running mean of per-frame milliseconds without the first frame (model loading, warm-up), in constant
+    memory; the first alone when it is the only one."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.total = 0.0
+        self.count = 0
+
+    def add(self, ms: float) -> None:
+        if self.first is None:
+            self.first = ms
+        else:
+            self.total += ms
+            self.count += 1
+
+    @property
+    def mean(self) -> float:
+        if self.count:
+            return self.total / self.count
+        return self.first or 0.0
+
+
+def _segmenter(
+    segmenter: str | SegmenterLike, plate: np.ndarray | None, checkpoint: str | Path | None, stack: ExitStack
+) -> SegmenterLike:
+    """The segmenter: built from a name (given the plate and checkpoint when its class takes them) and closed
+    with ``stack``; an instance the caller passed is used as it is and left open."""
     if not isinstance(segmenter, str):
-        yield segmenter
-        return
+        if checkpoint is not None:
+            raise ValueError("a checkpoint goes with a segmenter name (segnet), not with a ready segmenter instance")
+        return segmenter
     from humanseg.segmenters import capabilities
 
     caps = capabilities(segmenter)
@@ -233,11 +258,24 @@ def _segmenter(segmenter: str | SegmenterLike, plate: np.ndarray | None, checkpo
     (seg,) = resolve_segmenters(
         segmenter, plate=plate if caps.takes_plate else None, checkpoint=checkpoint if caps.takes_checkpoint else None
     )
-    try:
-        yield seg
-    finally:
-        if hasattr(seg, "close"):
-            seg.close()
+    if hasattr(seg, "close"):
+        stack.callback(seg.close)
+    return seg
+
+
+def _check_plate_use(segmenter: str | SegmenterLike, style: str) -> None:
+    """A plate that neither the segmenter nor the style uses is an error, not silently ignored."""
+    if style == "erase":
+        return
+    if isinstance(segmenter, str):
+        from humanseg.segmenters import capabilities
+
+        if capabilities(segmenter).takes_plate:
+            return
+    raise ValueError(
+        f"a plate was given but neither segmenter {segmenter if isinstance(segmenter, str) else label_of(segmenter)!r} "
+        f"nor style {style!r} uses one; drop --plate, or use --style erase or a plate method such as plate-diff"
+    )
 
 
 def anonymise_video(
@@ -262,8 +300,9 @@ def anonymise_video(
     instance. ``plate``: the empty scene (image path or RGB array, the frame size); ``erase`` uses it, else the
     segmenter's own plate (plate-diff, plate models), else it stops with an error naming the plate option.
     Other options as :func:`anonymise_frame`; ``max_frames`` and ``step`` as
-    :func:`humanseg.video.open_frames`. The video is written under a temporary name in the same folder and
-    renamed when complete, so a failure half way leaves nothing under ``out_path``.
+    :func:`humanseg.video.open_frames`; ``progress`` shows a tqdm bar. The video is written under a temporary
+    name in the same folder and renamed when complete, so a failure half way leaves nothing under ``out_path``
+    (and an earlier file there untouched).
     """
     from humanseg.progress import bar
 
@@ -272,49 +311,43 @@ def anonymise_video(
     if margin_px is not None and margin_px < 0:
         raise ValueError(f"margin must be >= 0 pixels, got {margin_px}")
     t_start = time.perf_counter()
-    plate_arr = read_image(plate) if isinstance(plate, (str, Path)) else plate
-    if plate_arr is not None:
-        plate_arr = to_rgb(plate_arr, source="plate")
-    reader = open_frames(source, step=step, max_frames=max_frames)
-    try:
+    plate_arr = None
+    if plate is not None:
+        _check_plate_use(segmenter, style)
+        plate_arr = to_rgb(read_image(plate) if isinstance(plate, (str, Path)) else plate, source="plate")
+    seg_ms, hide_ms = _WarmMean(), _WarmMean()
+    # Unwound in reverse: the writer is closed before the temporary file is renamed (or removed, on an error),
+    # then the bar, the segmenter and the reader are closed.
+    with ExitStack() as stack:
+        reader = stack.enter_context(open_frames(source, step=step, max_frames=max_frames))
         if plate_arr is not None and (plate_arr.shape[1], plate_arr.shape[0]) != reader.size:
             raise VideoError(
                 f"plate is {plate_arr.shape[1]}x{plate_arr.shape[0]} but {reader.source} is "
                 f"{reader.size[0]}x{reader.size[1]}; use an empty-scene image from this camera at this size"
             )
-        with _segmenter(segmenter, plate_arr, checkpoint) as seg:
-            if style == "erase" and plate_arr is None and not _has_plate(seg):
-                raise _missing_plate()
-            name = label_of(seg)
-            shown = bar(total=reader.frame_count, desc="anonymise", unit="frame", enabled=progress, leave=False)
-            seg_ms: list[float] = []
-            hide_ms: list[float] = []
-            try:
-                with atomic_path(out_path) as tmp:
-                    writer = H264Writer(tmp, reader.fps)
-                    try:
-                        for item in segment_frames(reader, [seg]):
-                            frame_plate = plate_arr if plate_arr is not None else _site_plate(seg, item.frame, style)
-                            t0 = time.perf_counter()
-                            out = anonymise_frame(
-                                item.frame, item.probs[name], style, margin_px=margin_px, plate=frame_plate,
-                                threshold=threshold, colour=colour,
-                            )  # fmt: skip
-                            hide_ms.append((time.perf_counter() - t0) * 1000.0)
-                            seg_ms.append(item.ms[name])
-                            writer.write(out)
-                            shown.update(1)
-                    finally:
-                        writer.close()
-                    if writer.frames_written == 0:
-                        raise VideoError(f"{reader.source}: no frames were read")
-            finally:
-                shown.close()
-    finally:
-        reader.close()
+        seg = _segmenter(segmenter, plate_arr, checkpoint, stack)
+        if style == "erase" and plate_arr is None and not _has_plate(seg):
+            raise _missing_plate()
+        name = label_of(seg)
+        shown = stack.enter_context(bar(total=reader.frame_count, desc="anonymise", unit="frame", enabled=progress))
+        tmp = stack.enter_context(atomic_path(out_path))
+        writer = stack.enter_context(H264Writer(tmp, reader.fps))
+        for item in segment_frames(reader, [seg]):
+            frame_plate = plate_arr if plate_arr is not None else _site_plate(seg, item.frame, style)
+            t0 = time.perf_counter()
+            out = anonymise_frame(
+                item.frame, item.probs[name], style, margin_px=margin_px, plate=frame_plate, threshold=threshold,
+                colour=colour,
+            )  # fmt: skip
+            hide_ms.add((time.perf_counter() - t0) * 1000.0)
+            seg_ms.add(item.ms[name])
+            writer.write(out)
+            shown.update(1)
+        if writer.frames_written == 0:
+            raise VideoError(f"{reader.source}: no frames were read")
     return AnonymiseResult(
-        path=Path(out_path), frames=len(seg_ms), size=reader.size, segmenter=name, segment_ms=_warm_mean(seg_ms),
-        anonymise_ms=_warm_mean(hide_ms), seconds=time.perf_counter() - t_start,
+        path=Path(out_path), frames=writer.frames_written, size=reader.size, segmenter=name, segment_ms=seg_ms.mean,
+        anonymise_ms=hide_ms.mean, seconds=time.perf_counter() - t_start,
     )  # fmt: skip
 
 
@@ -332,9 +365,3 @@ def _site_plate(seg: SegmenterLike, frame: np.ndarray, style: str) -> np.ndarray
     if found.shape[:2] != (h, w):
         found = cv2.resize(found, (w, h), interpolation=cv2.INTER_AREA)
     return found
-
-
-def _warm_mean(values: list[float]) -> float:
-    """Mean of ``values`` without the first (model loading, warm-up); the first alone when it is the only one."""
-    rest = values[1:] or values
-    return float(np.mean(rest)) if rest else 0.0

@@ -240,6 +240,17 @@ def test_erase_needs_a_plate_before_any_work(clip, tmp_path):
     assert not out.exists()
 
 
+def test_a_plate_or_checkpoint_nothing_uses_is_an_error(clip, plate_png, tmp_path):
+    out = tmp_path / "anon.mp4"
+    with pytest.raises(ValueError, match="neither segmenter 'mog2' nor style 'blur' uses one; drop --plate"):
+        anonymise_video(clip, "mog2", out, "blur", plate=plate_png)
+    with pytest.raises(ValueError, match="neither segmenter 'dark' nor style 'fill'"):
+        anonymise_video(clip, DarkStub(), out, "fill", plate=plate_png)
+    with pytest.raises(ValueError, match="segmenter 'mog2' takes no checkpoint; drop --checkpoint"):
+        anonymise_video(clip, "mog2", out, "blur", checkpoint=tmp_path / "model.pt")
+    assert not out.exists()
+
+
 def test_erase_uses_the_segmenters_plate_and_a_given_one(clip, plate_png, tmp_path):
     plate = np.asarray(Image.open(plate_png))
     holder = DarkStub()

@@ -217,6 +217,29 @@ def test_video_hides_the_walker_and_keeps_the_rest(clip, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["anon.mp4"]
 
 
+def test_audio_is_dropped(tmp_path):
+    clip = tmp_path / "with_audio.mp4"
+    with av.open(str(clip), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        audio = container.add_stream("aac", rate=16000)
+        audio.layout = "mono"
+        for i in range(10):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(scene(i), format="rgb24")))
+        for i in range(5):
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            samples.sample_rate, samples.pts = 16000, i * 1024
+            container.mux(audio.encode(samples))
+        container.mux(video.encode(None))
+        container.mux(audio.encode(None))
+    with av.open(str(clip)) as container:
+        assert [s.type for s in container.streams] == ["video", "audio"]
+    out = tmp_path / "anon.mp4"
+    assert anonymise_video(clip, DarkStub(), out, "blur").frames == 10
+    with av.open(str(out)) as container:
+        assert [s.type for s in container.streams] == ["video"]
+
+
 def test_a_failure_half_way_leaves_no_file(clip, tmp_path):
     out = tmp_path / "out" / "anon.mp4"
     with pytest.raises(RuntimeError, match="segmenter broke on frame 3"):

@@ -3,8 +3,9 @@
 A tiny torch module emits the layout of a standard ``yolo export ... format=onnx`` of a -seg model:
 ``output0`` [1, 4 + 80 + 32, N] (box centre/size in input pixels, 80 class scores, 32 mask coefficients) and
 ``output1`` [1, 32, 160, 160] prototypes (or, for YOLO26's end-to-end export, ``output0`` [1, 300, 6 + 32]
-rows of x1, y1, x2, y2, score, class, coefficients). The candidates are chosen by hand; prototype 0 is the image's red channel
-(pooled to the prototype grid, as logits 40 * (red - 0.5)), prototypes 1 and 2 are the constant logits 10 and 2.
+rows of x1, y1, x2, y2, score, class, coefficients). The candidates are chosen by hand; prototype 0 is the
+image's red channel (pooled to the prototype grid, as logits 40 * (red - 0.5)), prototypes 1 and 2 are the
+constant logits 10 and 2.
 Frames of 240 x 320 (or 320 x 240) sit in the 640 x 640 input at scale 2 exactly, so every expected value is
 exact: the letterbox offset is 80 input pixels, frame x = (input x - left) / 2, frame y = (input y - top) / 2.
 """

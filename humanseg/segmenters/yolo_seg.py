@@ -114,13 +114,14 @@ class YoloSegSegmenter(Segmenter):
         if not _end_to_end(preds.shape, nm):
             keep = nms(boxes, score, self.iou)
             boxes, coefs = boxes[keep], coefs[keep]
-        logits = (coefs @ protos.reshape(nm, -1)).reshape(len(coefs), *protos.shape[1:])
-        for instance, (x1, y1, x2, y2) in zip(logits, boxes, strict=True):
+        flat = protos.reshape(nm, -1)
+        for coef, (x1, y1, x2, y2) in zip(coefs, boxes, strict=True):
             # Ultralytics' crop keeps pixel column c when x1 <= c < x2 (and rows alike).
             c0, c1, r0, r1 = math.ceil(x1), math.ceil(x2), math.ceil(y1), math.ceil(y2)
             if c1 <= c0 or r1 <= r0:
                 continue
-            patch = _frame_logits(instance, box, frame_hw, self._input_hw, (r0, r1, c0, c1))
+            logits = (coef @ flat).reshape(protos.shape[1:])
+            patch = _frame_logits(logits, box, frame_hw, self._input_hw, (r0, r1, c0, c1))
             np.maximum(prob[r0:r1, c0:c1], _sigmoid(patch), out=prob[r0:r1, c0:c1])
         return prob
 
@@ -131,14 +132,13 @@ class YoloSegSegmenter(Segmenter):
             person = (np.rint(preds[:, 5]) == self.person_class) & (preds[:, 4] > self.conf)
             return preds[person, :4], preds[person, 4], preds[person, 6:]
         nc = _class_count(preds.shape[0], nm, self.person_class, self.model_path)
-        cand = preds.T  # [N, 4 + nc + nm]: centre x, centre y, width, height, class scores, coefficients
-        scores = cand[:, 4 : 4 + nc]
-        best = scores.argmax(axis=1)
-        score = scores[np.arange(len(cand)), best]
-        person = (best == self.person_class) & (score > self.conf)
-        cx, cy, bw, bh = cand[person, :4].T
+        # [4 + nc + nm, N]: centre x, centre y, width, height, class scores, coefficients. Only candidates whose
+        # person score passes conf can count, so the argmax runs on those few rather than on all N.
+        cand = preds[:, preds[4 + self.person_class] > self.conf]
+        cand = cand[:, cand[4 : 4 + nc].argmax(axis=0) == self.person_class]
+        cx, cy, bw, bh = cand[:4]
         xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-        return xyxy, score[person], cand[person, 4 + nc :]
+        return xyxy, cand[4 + self.person_class], cand[4 + nc :].T
 
     def close(self) -> None:
         """Release the ONNX Runtime session."""

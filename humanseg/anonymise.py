@@ -188,7 +188,7 @@ def anonymise_frame(
     out = rgb.copy()
     if box is None:
         return out
-    hidden = _hidden(rgb, box, style, colour, None if plate is None else to_rgb(plate, source="plate"))
+    hidden = _hidden(rgb, box, style, colour, to_rgb(plate, source="plate") if style == "erase" else None)
     top, bottom, left, right = box
     a = weight[top:bottom, left:right]
     touched = a > 0

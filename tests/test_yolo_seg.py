@@ -277,3 +277,12 @@ def test_closed_segmenter_refuses_frames(scene_onnx):
     seg.close()
     with pytest.raises(RuntimeError, match="closed"):
         seg.segment(frame_of())
+
+
+def test_cuda_without_a_gpu_build_of_onnxruntime_says_so(scene_onnx):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(ValueError, match="no CUDAExecutionProvider.*use device 'cpu' or install onnxruntime-gpu"):
+        create_segmenter("yolo-seg", model_path=scene_onnx, device="cuda")

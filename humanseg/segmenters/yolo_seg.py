@@ -176,8 +176,8 @@ def find_model(model_path: str | Path | None = None) -> Path:
     raise FileNotFoundError(
         f"no YOLO segmentation model at {path} ({where}). The weights are not downloaded for you (their licences "
         f"differ; Ultralytics' are AGPL-3.0): export a -seg model the standard way, `{EXPORT_HINT}` (any "
-        f"YOLOv8, YOLO11 or YOLO26 -seg model works), then copy the .onnx file to {path}, set {ENV_VAR} to its path, or "
-        f"pass model_path (the model folder is ${MODELS_ENV_VAR}, default ~/.cache/humanseg/models)"
+        f"YOLOv8, YOLO11 or YOLO26 -seg model works), then copy the .onnx file to {path}, set {ENV_VAR} to its "
+        f"path, or pass model_path (the model folder is ${MODELS_ENV_VAR}, default ~/.cache/humanseg/models)"
     )
 
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from humanseg.files import atomic_path
-from humanseg.segment import SegmenterLike, label_of, resolve_segmenters, segment_frames
+from humanseg.segmenters import Segmenter
 from humanseg.video import H264Writer, VideoError, mask_to_u8, open_frames, read_image, to_rgb
 
 STYLES = ("blur", "pixelate", "fill", "erase")
@@ -213,9 +213,27 @@ class AnonymiseResult:
     seconds: float
 
 
-def _has_plate(seg: SegmenterLike) -> bool:
+def _label(seg: Segmenter) -> str:
+    return str(getattr(seg, "label", None) or seg.name)
+
+
+def _has_plate(seg: Segmenter) -> bool:
     """Whether a segmenter holds an empty scene: plate-diff (given plate or running median), a plate model."""
     return callable(getattr(seg, "background", None)) or getattr(seg, "plate", None) is not None
+
+
+def segmenter_plate(seg: Segmenter, size: tuple[int, int]) -> np.ndarray | None:
+    """The empty scene a segmenter holds, as RGB ``uint8`` of ``size`` (width, height), or None: plate-diff's
+    current plate (the given one, or the running median of the frames so far), else a plate model's ``plate``
+    (resized when the model keeps it at another size). Read it after segmenting a frame, for ``erase``."""
+    background = getattr(seg, "background", None)
+    found: Any = background() if callable(background) else getattr(seg, "plate", None)
+    if found is None:
+        return None
+    found = to_rgb(np.asarray(found), source="segmenter plate")
+    if (found.shape[1], found.shape[0]) != tuple(size):
+        found = cv2.resize(found, tuple(size), interpolation=cv2.INTER_AREA)
+    return found
 
 
 class _WarmMean:
@@ -242,20 +260,20 @@ class _WarmMean:
 
 
 def _segmenter(
-    segmenter: str | SegmenterLike, plate: np.ndarray | None, checkpoint: str | Path | None, stack: ExitStack
-) -> SegmenterLike:
+    segmenter: str | Segmenter, plate: np.ndarray | None, checkpoint: str | Path | None, stack: ExitStack
+) -> Segmenter:
     """The segmenter: built from a name (given the plate and checkpoint when its class takes them) and closed
     with ``stack``; an instance the caller passed is used as it is and left open."""
     if not isinstance(segmenter, str):
         if checkpoint is not None:
             raise ValueError("a checkpoint goes with a segmenter name (segnet), not with a ready segmenter instance")
         return segmenter
-    from humanseg.segmenters import capabilities
+    from humanseg.segmenters import capabilities, create_segmenter
 
     caps = capabilities(segmenter)
     if checkpoint is not None and not caps.takes_checkpoint:
         raise ValueError(f"segmenter {segmenter!r} takes no checkpoint; drop --checkpoint or use segnet")
-    (seg,) = resolve_segmenters(
+    seg = create_segmenter(
         segmenter, plate=plate if caps.takes_plate else None, checkpoint=checkpoint if caps.takes_checkpoint else None
     )
     if hasattr(seg, "close"):
@@ -263,7 +281,7 @@ def _segmenter(
     return seg
 
 
-def _check_plate_use(segmenter: str | SegmenterLike, style: str) -> None:
+def _check_plate_use(segmenter: str | Segmenter, style: str) -> None:
     """A plate that neither the segmenter nor the style uses is an error, not silently ignored."""
     if style == "erase":
         return
@@ -273,14 +291,14 @@ def _check_plate_use(segmenter: str | SegmenterLike, style: str) -> None:
         if capabilities(segmenter).takes_plate:
             return
     raise ValueError(
-        f"a plate was given but neither segmenter {segmenter if isinstance(segmenter, str) else label_of(segmenter)!r} "
+        f"a plate was given but neither segmenter {segmenter if isinstance(segmenter, str) else _label(segmenter)!r} "
         f"nor style {style!r} uses one; drop --plate, or use --style erase or a plate method such as plate-diff"
     )
 
 
 def anonymise_video(
     source: str | Path,
-    segmenter: str | SegmenterLike,
+    segmenter: str | Segmenter,
     out_path: str | Path,
     style: str,
     *,
@@ -328,19 +346,26 @@ def anonymise_video(
         seg = _segmenter(segmenter, plate_arr, checkpoint, stack)
         if style == "erase" and plate_arr is None and not _has_plate(seg):
             raise _missing_plate()
-        name = label_of(seg)
+        name = _label(seg)
+        if hasattr(seg, "reset"):
+            seg.reset()  # a stateful backend starts from a clean model of this scene
         shown = stack.enter_context(bar(total=reader.frame_count, desc="anonymise", unit="frame", enabled=progress))
         tmp = stack.enter_context(atomic_path(out_path))
         writer = stack.enter_context(H264Writer(tmp, reader.fps))
-        for item in segment_frames(reader, [seg]):
-            frame_plate = plate_arr if plate_arr is not None else _site_plate(seg, item.frame, style)
+        for frame in reader:
             t0 = time.perf_counter()
+            prob = seg.segment(frame)
+            t1 = time.perf_counter()
+            frame_plate = plate_arr
+            if style == "erase" and frame_plate is None:
+                frame_plate = segmenter_plate(seg, reader.size)
+                if frame_plate is None:
+                    raise _missing_plate()
             out = anonymise_frame(
-                item.frame, item.probs[name], style, margin_px=margin_px, plate=frame_plate, threshold=threshold,
-                colour=colour,
-            )  # fmt: skip
-            hide_ms.add((time.perf_counter() - t0) * 1000.0)
-            seg_ms.add(item.ms[name])
+                frame, prob, style, margin_px=margin_px, plate=frame_plate, threshold=threshold, colour=colour
+            )
+            seg_ms.add((t1 - t0) * 1000.0)
+            hide_ms.add((time.perf_counter() - t1) * 1000.0)
             writer.write(out)
             shown.update(1)
         if writer.frames_written == 0:
@@ -349,19 +374,3 @@ def anonymise_video(
         path=Path(out_path), frames=writer.frames_written, size=reader.size, segmenter=name, segment_ms=seg_ms.mean,
         anonymise_ms=hide_ms.mean, seconds=time.perf_counter() - t_start,
     )  # fmt: skip
-
-
-def _site_plate(seg: SegmenterLike, frame: np.ndarray, style: str) -> np.ndarray | None:
-    """For ``erase`` without a given plate: the segmenter's plate at the frame's size (None for other styles)."""
-    if style != "erase":
-        return None
-    # plate-diff's current plate (given, or the running median of the frames so far), else a plate model's.
-    background = getattr(seg, "background", None)
-    found: Any = background() if callable(background) else getattr(seg, "plate", None)
-    if found is None:
-        raise _missing_plate()
-    found = to_rgb(np.asarray(found), source="segmenter plate")
-    h, w = frame.shape[:2]
-    if found.shape[:2] != (h, w):
-        found = cv2.resize(found, (w, h), interpolation=cv2.INTER_AREA)
-    return found

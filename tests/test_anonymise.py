@@ -18,6 +18,7 @@ from humanseg.anonymise import (
     anonymise_frame,
     anonymise_video,
     hide_weight,
+    segmenter_plate,
 )
 from humanseg.segmenters import Segmenter
 from humanseg.video import H264Writer, open_frames, probe_video
@@ -291,6 +292,20 @@ def test_erase_uses_the_segmenters_plate_and_a_given_one(clip, plate_png, tmp_pa
         i = N // 2
         walker = frames[i][33:47, block_x(i) + 1 : block_x(i) + 9].astype(int)
         assert np.abs(walker - plate[33:47, block_x(i) + 1 : block_x(i) + 9]).mean() < 6, name  # the empty scene
+
+
+def test_segmenter_plate_reads_plate_diff_and_plate_models_at_the_frame_size():
+    from humanseg.segmenters import create_segmenter
+
+    assert segmenter_plate(DarkStub(), (W, H)) is None
+    holder = DarkStub()
+    holder.plate = np.full((H // 2, W // 2, 3), 77, np.uint8)  # a plate model may keep it at its training size
+    resized = segmenter_plate(holder, (W, H))
+    assert resized.shape == (H, W, 3) and np.all(resized == 77)
+    running = create_segmenter("plate-diff")  # no plate given: the running median of the frames seen
+    assert segmenter_plate(running, (W, H)) is None
+    running.segment(scene(0))
+    np.testing.assert_array_equal(segmenter_plate(running, (W, H)), scene(0))
 
 
 # ---------------------------------------------------------------------------------------------------------------

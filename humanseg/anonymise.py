@@ -147,7 +147,8 @@ def _missing_plate() -> ValueError:
     )
 
 
-def _check_style(style: str) -> None:
+def check_style(style: str) -> None:
+    """Raise ``ValueError`` naming the styles when ``style`` is not one of :data:`STYLES`."""
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
 
@@ -175,7 +176,7 @@ def anonymise_frame(
     :func:`hide_weight`). ``plate``: the empty scene (RGB, the frame's size), needed for ``erase``. ``colour``:
     the ``fill`` colour. Pixels where :func:`hide_weight` is 0 are returned bit for bit unchanged.
     """
-    _check_style(style)
+    check_style(style)
     colour = _check_colour(colour)
     if margin_px is not None and margin_px < 0:
         raise ValueError(f"margin must be >= 0 pixels, got {margin_px}")
@@ -217,7 +218,7 @@ def _label(seg: Segmenter) -> str:
     return str(getattr(seg, "label", None) or seg.name)
 
 
-def _has_plate(seg: Segmenter) -> bool:
+def has_plate(seg: Segmenter) -> bool:
     """Whether a segmenter holds an empty scene: plate-diff (given plate or running median), a plate model."""
     return callable(getattr(seg, "background", None)) or getattr(seg, "plate", None) is not None
 
@@ -324,7 +325,7 @@ def anonymise_video(
     """
     from humanseg.progress import bar
 
-    _check_style(style)
+    check_style(style)
     colour = _check_colour(colour)
     if margin_px is not None and margin_px < 0:
         raise ValueError(f"margin must be >= 0 pixels, got {margin_px}")
@@ -344,7 +345,7 @@ def anonymise_video(
                 f"{reader.size[0]}x{reader.size[1]}; use an empty-scene image from this camera at this size"
             )
         seg = _segmenter(segmenter, plate_arr, checkpoint, stack)
-        if style == "erase" and plate_arr is None and not _has_plate(seg):
+        if style == "erase" and plate_arr is None and not has_plate(seg):
             raise _missing_plate()
         name = _label(seg)
         if hasattr(seg, "reset"):

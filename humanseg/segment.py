@@ -1,9 +1,10 @@
-"""Run segmenters over a video: mask videos, overlay videos, a captioned side-by-side video and PNG zips.
+"""Run segmenters over a video: mask videos, overlay videos, a captioned side-by-side video and PNG zips, and on
+request an anonymised video and people counts with an occupancy heatmap per method.
 
 A chain of iterators: frames are read once (:func:`humanseg.video.open_frames`), every segmenter runs on each
 frame (:func:`segment_frames`, timed per method), and the outputs are composed and written frame by frame, so
 memory stays flat however long the clip. The CLI (`python -m humanseg segment`) and the app call the same
-functions here.
+functions here; :mod:`humanseg.footage` runs them over whole folders of clips.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import cv2
 import numpy as np
 
 from humanseg import metrics
+from humanseg.anonymise import anonymise_frame, check_style, has_plate, segmenter_plate
+from humanseg.occupancy import HeightAt, OccupancyAccumulator, StatsFiles, write_stats
 from humanseg.render import grid, mask_image, overlay
 from humanseg.video import (
     H264Writer,
@@ -54,7 +57,12 @@ class SegmentedFrame:
 
 @dataclass
 class MethodOutput:
-    """Files and speed of one method. ``ms_per_frame`` is the mean segment() time, first (warm-up) frame excluded."""
+    """Files and speed of one method. ``ms_per_frame`` is the mean segment() time, first (warm-up) frame excluded.
+
+    ``anonymised_video``: the clip with this method's people hidden (when asked for); ``stats``: its counts CSV,
+    count chart and occupancy heatmap (``stats=True``); ``mean_count``/``max_count``: people per frame, when
+    counted (``stats=True``, and always for clips of :mod:`humanseg.footage`).
+    """
 
     name: str
     mask_video: Path
@@ -62,6 +70,10 @@ class MethodOutput:
     masks_zip: Path | None
     ms_per_frame: float
     frames: int
+    anonymised_video: Path | None = None
+    stats: StatsFiles | None = None
+    mean_count: float | None = None
+    max_count: int | None = None
 
 
 @dataclass
@@ -133,12 +145,14 @@ def resolve_segmenters(
     *,
     plate: str | Path | np.ndarray | None = None,
     checkpoint: str | Path | None = None,
+    plate_used_elsewhere: bool = False,
 ) -> list[SegmenterLike]:
     """Registry names and/or ready segmenter instances -> instances (names built with ``create_segmenter``).
 
     ``plate`` (an image path or RGB array of the empty scene) and ``checkpoint`` are handed only to backends
     whose class says it takes them (``takes_plate``, ``takes_checkpoint``). A plate or checkpoint that no
-    requested backend uses is an error, not silently ignored.
+    requested backend uses is an error, not silently ignored, unless ``plate_used_elsewhere`` (an output uses
+    the plate itself: the anonymised video's ``erase`` style).
     """
     items = [segmenters] if isinstance(segmenters, str) or hasattr(segmenters, "segment") else list(segmenters)
     if not items:
@@ -160,7 +174,7 @@ def resolve_segmenters(
                 out.append(item)
             else:
                 raise ValueError(f"expected a segmenter name or an object with .name and .segment(frame), got {item!r}")
-        if names and plate is not None and not used_plate:
+        if names and plate is not None and not used_plate and not plate_used_elsewhere:
             raise ValueError(f"a plate was given but none of {names} uses one; drop --plate or add e.g. plate-diff")
         if names and checkpoint is not None and not used_ckpt:
             raise ValueError(f"a checkpoint was given but none of {names} uses one; drop --checkpoint or add segnet")
@@ -240,28 +254,68 @@ def _fit_width(frame: np.ndarray, max_width: int) -> np.ndarray:
     return cv2.resize(frame, (max_width, new_h), interpolation=cv2.INTER_AREA)
 
 
+@dataclass(frozen=True)
+class ExtraOutputs:
+    """The optional outputs of :func:`segment_video`, per method: an anonymised video (``anonymise``: a style of
+    :data:`humanseg.anonymise.STYLES`, ``margin_px`` as :func:`humanseg.anonymise.anonymise_frame`), people counts
+    (``counts``: mean and max per frame in :class:`MethodOutput`) and with ``stats`` their files (counts CSV,
+    count chart, occupancy heatmap .npy + PNG); ``height_at``: the site's perspective for counting."""
+
+    anonymise: str | None = None
+    margin_px: int | None = None
+    stats: bool = False
+    counts: bool = False
+    height_at: HeightAt | None = None
+
+    def __post_init__(self) -> None:
+        if self.anonymise is not None:
+            check_style(self.anonymise)
+        if self.margin_px is not None and self.margin_px < 0:
+            raise ValueError(f"anonymise margin must be >= 0 pixels, got {self.margin_px}")
+
+    @property
+    def counting(self) -> bool:
+        return self.stats or self.counts
+
+
 class _Outputs:
     """The files :func:`segment_video` writes, fed one segmented frame at a time (see its docstring)."""
 
     def __init__(
         self,
         out: Path,
-        names: list[str],
-        fps: float,
+        segs: Sequence[SegmenterLike],
+        reader: Any,
         *,
         save_pngs: bool,
         side_by_side: bool,
         tile_width: int,
         threshold: float,
         step: int,
+        extras: ExtraOutputs,
+        plate: np.ndarray | None,
     ) -> None:
+        names = _unique_names(segs)
         self.out, self.names, self.tile_width, self.threshold, self.step = out, names, tile_width, threshold, step
+        self.segs = dict(zip(names, segs, strict=True))
+        self.extras, self.plate, self.size = extras, plate, reader.size
+        if extras.anonymise == "erase" and plate is None:
+            lacking = [n for n in names if not has_plate(self.segs[n])]
+            if lacking:
+                raise ValueError(
+                    f"anonymise style 'erase' shows the empty scene, but {', '.join(lacking)} has none: give the "
+                    "site's empty-scene plate (--plate), or use a plate method such as plate-diff"
+                )
         self.writers: list[H264Writer] = []
         out.mkdir(parents=True, exist_ok=True)
         self.stems = {n: safe_filename(n) for n in names}
+        fps = reader.fps
         try:
             self.mask_w = {n: self._writer(f"{self.stems[n]}_mask.mp4", fps) for n in names}
             self.over_w = {n: self._writer(f"{self.stems[n]}_overlay.mp4", fps) for n in names}
+            self.anon_w = (
+                {n: self._writer(f"{self.stems[n]}_anonymised.mp4", fps) for n in names} if extras.anonymise else {}
+            )
             self.sbs_w = self._writer("side_by_side.mp4", fps) if side_by_side else None
         except BaseException:
             self.close()
@@ -273,6 +327,12 @@ class _Outputs:
                 if folder.exists():
                     shutil.rmtree(folder)  # stale masks from an earlier, longer run would end up in the zip
                 self.png_w[n] = PngMaskWriter(folder, threshold=threshold)
+        # Counts use the source's frame numbers and rate, so time_s is the time in the clip whatever the step.
+        self.counts = (
+            {n: OccupancyAccumulator(reader.source_fps, height_at=extras.height_at, threshold=threshold) for n in names}
+            if extras.counting
+            else {}
+        )
         self.timers = {n: _MeanTimer() for n in names}
         self.frames = 0
 
@@ -290,6 +350,10 @@ class _Outputs:
             self.mask_w[n].write(mask_image(prob, self.threshold))
             over = overlay(item.frame, prob, threshold=self.threshold)
             self.over_w[n].write(over)
+            if n in self.anon_w:
+                self.anon_w[n].write(self._anonymised(n, item.frame, prob))
+            if n in self.counts:
+                self.counts[n].add(item.index * self.step, prob, item.frame)
             if n in self.png_w:
                 self.png_w[n].write(prob, item.index * self.step)
             if self.sbs_w is not None:
@@ -299,16 +363,32 @@ class _Outputs:
             self.sbs_w.write(grid(tiles, captions))
         self.frames += 1
 
+    def _anonymised(self, name: str, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        style = self.extras.anonymise
+        assert style is not None
+        plate = self.plate
+        if style == "erase" and plate is None:
+            # The segmenter's own empty scene, read after it segmented this frame (a running median moves).
+            plate = segmenter_plate(self.segs[name], self.size)
+        return anonymise_frame(
+            frame, prob, style, margin_px=self.extras.margin_px, plate=plate, threshold=self.threshold
+        )
+
     def close(self) -> None:
         for w in self.writers:
             w.close()
 
     def methods(self) -> dict[str, MethodOutput]:
-        """Close the videos, zip the PNG masks; each method's files and speed."""
+        """Close the videos, zip the PNG masks, write the stats; each method's files and speed."""
         self.close()
         out = {}
         for n in self.names:
             png = self.png_w.get(n)
+            acc = self.counts.get(n)
+            counts = acc.counts if acc is not None else None
+            stats = None
+            if acc is not None and self.extras.stats:
+                stats = write_stats(acc, self.out, plate=self.plate, prefix=f"{self.stems[n]}_", title=n)
             out[n] = MethodOutput(
                 name=n,
                 mask_video=self.mask_w[n].path,
@@ -316,6 +396,10 @@ class _Outputs:
                 masks_zip=zip_folder(png.folder, self.out / f"{self.stems[n]}_masks.zip") if png else None,
                 ms_per_frame=self.timers[n].mean,
                 frames=self.frames,
+                anonymised_video=self.anon_w[n].path if n in self.anon_w else None,
+                stats=stats,
+                mean_count=float(counts.mean()) if counts is not None else None,
+                max_count=int(counts.max()) if counts is not None else None,
             )
         return out
 
@@ -356,6 +440,7 @@ def _run(
     tile_width: int,
     threshold: float,
     progress: bool | ProgressFn,
+    extras: ExtraOutputs,
     on_frame: Callable[[SegmentedFrame], None] | None = None,
 ) -> SegmentResult:
     """Segment every frame of ``reader`` (closed here) into the files of :func:`segment_video`; ``on_frame``
@@ -366,10 +451,12 @@ def _run(
     update, close_bar = _progress_sink(progress, reader.frame_count)
     try:
         plate_arr = _check_plate_size(plate, reader)
-        segs = resolve_segmenters(segmenters, plate=plate_arr, checkpoint=checkpoint)
+        segs = resolve_segmenters(
+            segmenters, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=extras.anonymise == "erase"
+        )
         outputs = _Outputs(
-            Path(out_dir), _unique_names(segs), reader.fps, save_pngs=save_pngs, side_by_side=side_by_side,
-            tile_width=tile_width, threshold=threshold, step=step,
+            Path(out_dir), segs, reader, save_pngs=save_pngs, side_by_side=side_by_side, tile_width=tile_width,
+            threshold=threshold, step=step, extras=extras, plate=plate_arr,
         )  # fmt: skip
         for item in segment_frames(reader, segs):
             outputs.write(item)
@@ -411,13 +498,18 @@ def segment_video(
     tile_width: int = 480,
     threshold: float = 0.5,
     progress: bool | ProgressFn = False,
+    extras: ExtraOutputs | None = None,
 ) -> SegmentResult:
     """Segment a video (or image folder) with one or more methods and write, in ``out_dir``:
 
     - ``<name>_mask.mp4`` (white person on black) and ``<name>_overlay.mp4`` (tinted, outlined) per method,
     - ``<name>_masks.zip`` of ``<name>_masks/NNNNNN.png`` (0/255) per method when ``save_pngs``,
     - ``side_by_side.mp4``: input | each method's overlay, captioned "name  NN ms/frame" (running mean),
-      each tile scaled to at most ``tile_width`` pixels wide.
+      each tile scaled to at most ``tile_width`` pixels wide,
+    - with ``extras`` (:class:`ExtraOutputs`): ``<name>_anonymised.mp4`` (people hidden in the chosen style; ``erase``
+      shows ``plate``, else the method's own plate), and with ``stats`` ``<name>_counts.csv``,
+      ``<name>_counts.png``, ``<name>_occupancy.npy`` and ``<name>_occupancy.png`` (over ``plate``, else the
+      first frame): see :func:`humanseg.occupancy.write_stats`.
 
     Methods are named by their ``label`` (suffixed _2, _3 ... when one appears twice). Frames are read once and
     streamed. ``progress``: True shows a tqdm bar (the app tracks it); a callable gets ``(done, total)`` after
@@ -428,6 +520,7 @@ def segment_video(
     return _run(
         reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=step, save_pngs=save_pngs,
         side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress,
+        extras=extras or ExtraOutputs(),
     )  # fmt: skip
 
 
@@ -455,13 +548,14 @@ def segment_and_score(
     threshold: float = 0.5,
     boundary_tolerance: float = metrics.DAVIS_BOUNDARY_TOLERANCE,
     progress: bool | ProgressFn = False,
+    extras: ExtraOutputs | None = None,
 ) -> ScoredResult:
     """Segment a labelled sequence (CDnet/DAVIS folder), write the files of :func:`segment_video` and score
     every method with the CDnet protocol, in one pass over the frames: each frame is read and segmented once.
 
     The score rows equal what ``humanseg.evaluate.evaluate_sequence`` gives for each method on this sequence
     (the same frames to score and :class:`humanseg.metrics.SequenceScorer`; ``skip_first`` as there);
-    ``ms_per_frame`` is this run's mean segment() time over every frame.
+    ``ms_per_frame`` is this run's mean segment() time over every frame. ``extras`` as :func:`segment_video`.
     """
     from humanseg.evaluate import RESULT_KEYS, SequenceResult, frames_to_score
 
@@ -489,7 +583,8 @@ def segment_and_score(
 
     result = _run(
         reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=1, save_pngs=save_pngs,
-        side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress, on_frame=score,
+        side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress,
+        extras=extras or ExtraOutputs(), on_frame=score,
     )  # fmt: skip
     described = plate if isinstance(plate, (str, Path)) or plate is None else f"array {tuple(np.shape(plate))}"
     rows: list[dict[str, Any]] = []

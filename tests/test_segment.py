@@ -14,7 +14,7 @@ from PIL import Image
 
 import humanseg.segmenters as segmenters_pkg
 from humanseg.cli import main
-from humanseg.segment import mask_video, resolve_segmenters, segment_frames, segment_video
+from humanseg.segment import ExtraOutputs, mask_video, resolve_segmenters, segment_frames, segment_video
 from humanseg.segmenters import Segmenter
 from humanseg.video import H264Writer, VideoError, open_frames, probe_video
 
@@ -278,3 +278,133 @@ def test_real_mog2_by_name(clip: Path, tmp_path: Path) -> None:
     # After a few frames of history, the moving block is foreground and the static scene is not.
     x = block_x(30)
     assert masks[30][20, x + 10, 0] > 127 and masks[30][50, 5, 0] < 127
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Extra outputs: anonymised video, people counts and the occupancy heatmap (exact on a lossless PNG clip)
+
+WH, WW = 60, 80
+BACKGROUND = (40, 80, 120)
+
+
+def walk_masks() -> list[np.ndarray]:
+    """Six frames: A and B walk towards each other and merge (frames 2, 3), C stands at the right edge and leaves
+    after frame 3; the last frame is empty. Each person is an 8 x 36 block."""
+    masks = []
+    for a, b, c in (
+        (4, 40, True),
+        (12, 32, True),
+        (18, 26, True),
+        (18, 26, True),
+        (18, 26, False),
+        (None, None, False),
+    ):
+        m = np.zeros((WH, WW), bool)
+        for left in [x for x in (a, b) if x is not None] + ([70] if c else []):
+            m[10:46, left : left + 8] = True
+        masks.append(m)
+    return masks
+
+
+@pytest.fixture
+def walk_clip(tmp_path: Path) -> Path:
+    """The walk as a folder of PNG frames (lossless, so the red stub finds the people exactly)."""
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    for i, m in enumerate(walk_masks()):
+        frame = np.full((WH, WW, 3), BACKGROUND, np.uint8)
+        frame[m] = (250, 30, 30)
+        Image.fromarray(frame).save(folder / f"{i:06d}.png")
+    return folder
+
+
+def test_stats_count_people_and_map_occupancy_exactly(walk_clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = segment_video(walk_clip, RedStub(), out, side_by_side=False, extras=ExtraOutputs(stats=True))
+    red = result.methods["red"]
+    assert red.mean_count == pytest.approx(11 / 6) and red.max_count == 3
+    assert red.stats is not None and red.stats.counts_csv == out / "red_counts.csv"
+    assert red.stats.counts_csv.read_text().splitlines() == [
+        "frame,time_s,count,person_pixels",
+        "0,0.000,3,864", "1,0.040,3,864", "2,0.080,2,864", "3,0.120,2,864", "4,0.160,1,576", "5,0.200,0,0",
+    ]  # fmt: skip
+    heat = np.load(out / "red_occupancy.npy")
+    assert heat.dtype == np.float32 and heat.shape == (WH, WW)
+    assert np.array_equal(heat, np.mean(walk_masks(), axis=0, dtype=np.float64).astype(np.float32))
+    assert heat[20, 71] == pytest.approx(4 / 6) and heat[20, 19] == pytest.approx(4 / 6) and heat[5, 5] == 0
+    chart, picture = Image.open(out / "red_counts.png"), Image.open(out / "red_occupancy.png")
+    assert chart.size[0] > 300 and picture.size[0] == WW  # the heatmap is drawn at the frame's own size
+
+
+def test_counts_follow_the_source_frames_with_a_step_and_a_perspective(walk_clip: Path, tmp_path: Path) -> None:
+    extras = ExtraOutputs(stats=True, height_at=lambda row: 40.0)  # one person = 0.18 * 40^2 = 288 px = 8 x 36
+    result = segment_video(walk_clip, RedStub(), tmp_path / "o", step=2, side_by_side=False, extras=extras)
+    lines = (tmp_path / "o" / "red_counts.csv").read_text().splitlines()[1:]
+    # Frames 0, 2, 4 of the source at 25 fps; the merged blob of frame 2 counts as its two people.
+    assert lines == ["0,0.000,3,864", "2,0.080,3,864", "4,0.160,2,576"]
+    assert result.methods["red"].max_count == 3
+
+
+def test_anonymised_video_is_each_frame_hidden_then_encoded(
+    walk_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import humanseg.segment as segment_module
+    from humanseg.anonymise import anonymise_frame
+
+    written: dict[str, list[np.ndarray]] = {}
+
+    class Recording(H264Writer):
+        def write(self, frame: np.ndarray) -> None:
+            written.setdefault(self.path.name, []).append(frame.copy())
+            super().write(frame)
+
+    monkeypatch.setattr(segment_module, "H264Writer", Recording)
+    out = tmp_path / "out"
+    extras = ExtraOutputs(anonymise="fill", margin_px=3)
+    result = segment_video(walk_clip, [RedStub(), SlowHalf()], out, side_by_side=False, extras=extras)
+    assert result.methods["red"].anonymised_video == out / "red_anonymised.mp4"
+    assert (out / "half_anonymised.mp4").is_file() and result.methods["red"].stats is None
+    # Before encoding, each frame is exactly anonymise_frame(frame, mask): outside the grown mask, the input.
+    frames = decode(walk_clip)
+    expected = [anonymise_frame(f, m, "fill", margin_px=3) for f, m in zip(frames, walk_masks(), strict=True)]
+    assert len(written["red_anonymised.mp4"]) == 6
+    assert all(np.array_equal(g, e) for g, e in zip(written["red_anonymised.mp4"], expected, strict=True))
+    assert np.array_equal(written["red_anonymised.mp4"][5], frames[5])  # nobody in the last frame: untouched
+    got = decode(out / "red_anonymised.mp4")
+    assert len(got) == 6 and info_is_h264(out / "red_anonymised.mp4")
+    assert np.abs(got[0][20, 72].astype(int) - 128).max() < 6  # C is painted gray
+    assert np.abs(got[0][55, 60].astype(int) - BACKGROUND).max() < 6  # far from people: the scene
+
+
+def info_is_h264(path: Path) -> bool:
+    info = probe_video(path)
+    return (info["codec"], info["pix_fmt"]) == ("h264", "yuv420p")
+
+
+def test_erase_shows_the_plate_or_names_the_missing_one(walk_clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"'erase' shows the empty scene, but red has none: give .*--plate"):
+        segment_video(walk_clip, RedStub(), tmp_path / "a", extras=ExtraOutputs(anonymise="erase"))
+    assert not (tmp_path / "a" / "red_mask.mp4").exists()  # stopped before writing anything
+    plate = np.full((WH, WW, 3), BACKGROUND, np.uint8)
+    # The plate is used by the erase output, so a method that does not take one is no error.
+    result = segment_video(walk_clip, RedStub(), tmp_path / "b", plate=plate, extras=ExtraOutputs(anonymise="erase"))
+    erased = decode(result.methods["red"].anonymised_video)
+    assert all(np.abs(f.astype(int) - BACKGROUND).max() < 8 for f in erased)  # nobody left in the scene
+    with pytest.raises(ValueError, match="unknown style 'smudge'; choose one of blur, pixelate, fill, erase"):
+        ExtraOutputs(anonymise="smudge")
+    with pytest.raises(ValueError, match="margin must be >= 0 pixels, got -1"):
+        ExtraOutputs(anonymise="blur", margin_px=-1)
+
+
+def test_cli_stats_and_anonymise(walk_clip: Path, tmp_path: Path, fake_registry, capsys) -> None:
+    out = tmp_path / "cli"
+    args = ["segment", str(walk_clip), "-s", "stub-red", "--stats", "--anonymise", "pixelate", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "red_anonymised.mp4, red_counts.csv, red_counts.png, red_occupancy.npy, red_occupancy.png" in printed
+    assert "people per frame: mean 1.83, max 3" in printed
+    assert (out / "red_counts.csv").read_text().splitlines()[3] == "2,0.080,2,864"
+    assert main(["segment", str(walk_clip), "-s", "stub-red", "--margin", "4", "--out", str(out)]) == 2
+    assert "add --anonymise STYLE" in capsys.readouterr().err
+    assert main(["segment", str(walk_clip), "-s", "stub-red", "--skip-done", "--out", str(out)]) == 2
+    assert "apply to folders of clips" in capsys.readouterr().err

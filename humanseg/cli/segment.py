@@ -1,17 +1,31 @@
-"""`python -m humanseg segment VIDEO --segmenter NAME [NAME ...] --out DIR`."""
+"""`python -m humanseg segment VIDEO|FOLDER|GLOB ... --segmenter NAME [NAME ...] --out DIR`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-HELP = "segment people in a video with one or more methods: mask, overlay and side-by-side H.264 videos"
+if TYPE_CHECKING:
+    from humanseg.occupancy import HeightAt
+
+HELP = (
+    "segment people in a video or a whole folder of clips with one or more methods: mask, overlay and side-by-side "
+    "H.264 videos, and on request anonymised videos, people counts and an occupancy heatmap"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from humanseg.anonymise import STYLES
     from humanseg.segmenters import available  # the registry imports no backend: cheap
 
-    parser.add_argument("video", type=Path, help="video file (mp4/avi/mkv/webm), image folder, or CDnet/DAVIS folder")
+    parser.add_argument(
+        "video",
+        nargs="+",
+        metavar="VIDEO",
+        help="video file (mp4/avi/mkv/webm), image folder, or CDnet/DAVIS folder; or a folder of clips, a glob "
+        "pattern (quoted) or several files: then every clip gets its own folder under --out, plus summary.csv",
+    )
     parser.add_argument(
         "--segmenter",
         "-s",
@@ -23,21 +37,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--checkpoint", type=Path, help="trained checkpoint for the segnet method")
     parser.add_argument("--plate", type=Path, help="empty-scene image of this camera, for plate-based methods")
-    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (of each clip)")
     parser.add_argument("--step", type=int, default=1, metavar="K", help="use every K-th frame (default 1)")
     parser.add_argument("--pngs", action="store_true", help="also write each method's masks as 0/255 PNGs + a zip")
     parser.add_argument("--no-side-by-side", action="store_true", help="skip the side_by_side.mp4 comparison video")
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="per method: people per frame (counts.csv + counts.png) and an occupancy heatmap (occupancy.npy + .png)",
+    )
+    parser.add_argument(
+        "--perspective",
+        metavar="ROW:HEIGHT,ROW:HEIGHT",
+        help="two reference people (feet row, height in pixels of the clip): a blob much larger than one person "
+        "at its feet row counts as several",
+    )
+    parser.add_argument(
+        "--anonymise",
+        choices=STYLES,
+        metavar="STYLE",
+        help=f"also write each method's anonymised video ({', '.join(STYLES)}; erase needs a plate)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=int,
+        metavar="PX",
+        help="--anonymise: grow each person's mask by PX pixels (default: 10%% of each person's height, >= 2 px)",
+    )
+    parser.add_argument("--recursive", action="store_true", help="folders: take clips in subfolders too")
+    parser.add_argument(
+        "--skip-done", action="store_true", help="folders: skip clips whose output folder a finished run left"
+    )
+
+
+def _height_at(spec: str | None, first_clip: str | Path) -> HeightAt | None:
+    """The --perspective model at the clips' frame height (read from the first clip), or None."""
+    if spec is None:
+        return None
+    from dataset_builder.perspective import PerspectiveModel
+    from humanseg.video import open_frames
+
+    with open_frames(first_clip) as reader:
+        height = reader.size[1]
+    return PerspectiveModel.parse(spec, height).height_at
 
 
 def run(args: argparse.Namespace) -> int:
-    from humanseg.segment import segment_video
+    from humanseg.footage import find_clips, is_footage
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.step < 1:
         raise ValueError(f"--step must be >= 1, got {args.step}")
+    if args.margin is not None and args.margin < 0:
+        raise ValueError(f"--margin must be >= 0 pixels, got {args.margin}")
+    if args.margin is not None and args.anonymise is None:
+        raise ValueError("--margin sets the anonymised video's margin; add --anonymise STYLE, or drop --margin")
+    if len(args.video) > 1 or is_footage(args.video[0], recursive=args.recursive):
+        clips = find_clips(args.video, recursive=args.recursive)
+        return _run_folder(args, _height_at(args.perspective, clips[0]))
+    if args.skip_done or args.recursive:
+        raise ValueError(f"--skip-done and --recursive apply to folders of clips; {args.video[0]} is one clip")
+    return _run_clip(args, _height_at(args.perspective, args.video[0]))
+
+
+def _run_clip(args: argparse.Namespace, height_at: HeightAt | None) -> int:
+    from humanseg.segment import ExtraOutputs, segment_video
+
+    extras = ExtraOutputs(anonymise=args.anonymise, margin_px=args.margin, stats=args.stats, height_at=height_at)
     result = segment_video(
-        args.video,
+        args.video[0],
         args.segmenter,
         args.out,
         plate=args.plate,
@@ -47,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         save_pngs=args.pngs,
         side_by_side=not args.no_side_by_side,
         progress=True,
+        extras=extras,
     )
 
     print(
@@ -60,9 +130,45 @@ def run(args: argparse.Namespace) -> int:
             m.mask_video.name,
             m.overlay_video.name if m.overlay_video else None,
             m.masks_zip.name if m.masks_zip else None,
+            m.anonymised_video.name if m.anonymised_video else None,
         ]
+        if m.stats is not None:
+            files += [
+                p.name for p in (m.stats.counts_csv, m.stats.count_chart, m.stats.heatmap_npy, m.stats.heatmap_png)
+            ]
         print(f"{m.name:<{width}}  {m.ms_per_frame:8.1f}  {', '.join(f for f in files if f)}")
+        if m.mean_count is not None:
+            print(f"{'':<{width}}  people per frame: mean {m.mean_count:.2f}, max {m.max_count}")
     if result.side_by_side is not None:
         print(f"side by side: {result.side_by_side}")
     print(f"written to {result.out_dir}")
     return 0
+
+
+def _run_folder(args: argparse.Namespace, height_at: HeightAt | None) -> int:
+    from humanseg.footage import segment_folder
+
+    result = segment_folder(
+        args.video,
+        args.segmenter,
+        args.out,
+        recursive=args.recursive,
+        skip_done=args.skip_done,
+        plate=args.plate,
+        checkpoint=args.checkpoint,
+        max_frames=args.max_frames,
+        step=args.step,
+        save_pngs=args.pngs,
+        side_by_side=not args.no_side_by_side,
+        stats=args.stats,
+        anonymise=args.anonymise,
+        margin_px=args.margin,
+        height_at=height_at,
+        progress=True,
+    )
+    print(f"{result.ran} clip(s) segmented, {result.skipped} skipped (done by an earlier run), {result.failed} failed")
+    for row in result.rows:
+        if row.status == "error":
+            print(f"failed: {row.clip}: {row.error}")
+    print(f"summary: {result.summary}")
+    return 1 if result.failed else 0

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from humanseg import workspace as ws
-from humanseg.segment import SegmentResult
+from humanseg.occupancy import HeightAt
+from humanseg.segment import ExtraOutputs, SegmentResult
 from humanseg.video import open_frames, read_image
 
 Progress = Callable[[int, "int | None"], None]
@@ -476,6 +477,26 @@ class Segmentation:
     chart: Path | None
 
 
+def site_perspective(site: ws.Site | None, size: tuple[int, int]) -> HeightAt | None:
+    """Person height at a feet row for frames of ``size`` (width, height), from the perspective the site's latest
+    dataset was built with, when it was measured (given references or fitted to site silhouettes, not the generic
+    guess) on frames of the same shape; else None (each blob then counts as one person)."""
+    dataset = latest_dataset(site) if site is not None else None
+    if dataset is None:
+        return None
+    from dataset_builder.build import read_manifest
+    from dataset_builder.perspective import PerspectiveModel
+
+    manifest = read_manifest(dataset)
+    params = manifest.get("params", {}).get("perspective") or {}
+    if params.get("origin") not in ("references", "fit"):
+        return None
+    rows, cols = manifest["size"]
+    if rows * size[0] != cols * size[1]:  # another aspect ratio: not this view
+        return None
+    return PerspectiveModel(**params).scaled(size[1]).height_at
+
+
 def segment_clip(
     workspace: Path,
     site: ws.Site | None,
@@ -485,21 +506,32 @@ def segment_clip(
     max_frames: int,
     ground_truth: Path | None = None,
     *,
+    stats: bool = False,
+    anonymise: str | None = None,
+    margin_px: int | None = None,
     progress: bool = False,
 ) -> Segmentation:
     """Segment the first ``max_frames`` frames of ``clip`` with trained ``models`` (``site/run`` ids) and baseline
     ``methods`` into a new folder of the site's outputs: videos, PNG mask zips, and with ``ground_truth`` (a zip
     of the clip's masks) the CDnet scores, ``metrics.json`` and an F-measure chart. Plate-based methods get the
-    site's plate of the clip's size. A failed run leaves no output folder behind."""
+    site's plate of the clip's size. ``stats``: each method's people counts and occupancy heatmap (a measured
+    site perspective splits merged people); ``anonymise``/``margin_px``: each method's anonymised video, ``erase``
+    showing the site's plate (see :class:`humanseg.segment.ExtraOutputs`). A failed run leaves no output folder
+    behind."""
     if not models and not methods:
         raise ValueError("Pick at least one method: a trained model and/or a baseline.")
     with open_frames(clip, max_frames=max_frames) as reader:  # VideoError: text file, empty, zero frames, corrupt
         size = reader.size
+    extras = ExtraOutputs(  # checks the style and margin before any folder is made
+        anonymise=anonymise, margin_px=margin_px, stats=stats, height_at=site_perspective(site, size) if stats else None
+    )
     parent = site.outputs_dir if site is not None else workspace / ".outputs"
     out = ws.unique_path(parent, ws.timestamp_name("segment"))
     out.mkdir(parents=True)
     try:
-        return _segment_into(workspace, site, out, clip, size, models, methods, max_frames, ground_truth, progress)
+        return _segment_into(
+            workspace, site, out, clip, size, models, methods, max_frames, ground_truth, extras, progress
+        )
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
@@ -515,6 +547,7 @@ def _segment_into(
     methods: list[str],
     max_frames: int,
     ground_truth: Path | None,
+    extras: ExtraOutputs,
     progress: bool,
 ) -> Segmentation:
     from humanseg.evaluate import f_measure_chart
@@ -530,7 +563,14 @@ def _segment_into(
             clip, labels, out / ws.safe_stem(clip.stem, "clip"), max_frames=max_frames, progress=progress
         )
     takes_plate = [m for m in methods if capabilities(m).takes_plate]
-    plate = plate_for(site, size) if takes_plate else None
+    erase = extras.anonymise == "erase"
+    plate = plate_for(site, size) if takes_plate or erase else None
+    if erase and plate is None and len(takes_plate) < len(methods):
+        where = f"site {site.name} has" if site is not None else "no site is selected, so there is"
+        raise ValueError(
+            f"Anonymise 'erase' shows the empty scene, but {where} no plate of this clip's size {size[0]}x{size[1]}: "
+            "add one in tab 1 (Site and dataset), or pick another style."
+        )
     note = ""
     if takes_plate:
         note = (
@@ -545,12 +585,12 @@ def _segment_into(
         segs = [*trained, *methods]
         if seq_dir is not None:
             scored = segment_and_score(
-                seq_dir, segs, out, plate=plate, skip_first=False, save_pngs=True, progress=progress
+                seq_dir, segs, out, plate=plate, skip_first=False, save_pngs=True, progress=progress, extras=extras
             )
             result, rows = scored.result, scored.rows
         else:
             result = segment_video(
-                clip, segs, out, plate=plate, max_frames=max_frames, save_pngs=True, progress=progress
+                clip, segs, out, plate=plate, max_frames=max_frames, save_pngs=True, progress=progress, extras=extras
             )
     finally:
         for seg in trained:

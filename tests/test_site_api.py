@@ -148,3 +148,59 @@ def test_segment_clip_scores_with_ground_truth_and_uses_the_site_plate(tmp_path)
     assert sorted(site.outputs_dir.iterdir()) == before  # a failed run leaves no output folder
     with pytest.raises(ValueError, match="Pick at least one method"):
         rules.segment_clip(tmp_path / "ws", site, clip, [], [], 4)
+
+
+def test_segment_clip_anonymises_counts_and_maps_occupancy_per_method(tmp_path):
+    from _synthetic_site import Person, write_clip
+    from app_fixtures import sequence_to_mp4
+
+    from humanseg.video import open_frames, read_image
+
+    seq = write_clip(tmp_path / "seq", [Person(20, 100, 50, (200, 40, 40), 4.0)], frames=8, size=(120, 160))
+    clip = sequence_to_mp4(seq, tmp_path / "walk.mp4")
+    site = ws.open_site(tmp_path / "ws", "cam", create=True)
+    (plate_path,) = rules.add_plates(site, [seq / "empty_bg000001.png"])
+
+    run = rules.segment_clip(
+        tmp_path / "ws", site, clip, [], ["plate-diff", "mog2"], 8, stats=True, anonymise="erase", margin_px=4
+    )
+    for name in ("plate-diff", "mog2"):
+        m = run.result.methods[name]
+        assert m.anonymised_video == run.out / f"{name}_anonymised.mp4" and m.stats is not None
+        assert m.stats.counts_csv.read_text().count("\n") == 1 + 8 and m.stats.heatmap_png.is_file()
+    pd = run.result.methods["plate-diff"]
+    assert pd.max_count == 1 and pd.mean_count == pytest.approx(1.0)  # the walker, found in every frame
+    # Erased with the site's plate: where the walker stood in the last frame, the video shows the empty scene.
+    last = list(open_frames(pd.anonymised_video))[-1]
+    plate = read_image(plate_path)
+    truth = np.asarray(Image.open(sorted((seq / "groundtruth").iterdir())[7]).convert("L")) > 127
+    assert np.abs(last[truth].astype(int) - plate[truth].astype(int)).mean() < 8
+    heat = np.load(pd.stats.heatmap_npy)
+    assert heat.shape == (120, 160) and heat.max() <= 1.0 and heat[truth].mean() > 0.1
+
+    # Erase needs the site's plate unless every method holds one: a clear error, and no folder left behind.
+    before = sorted((tmp_path / "ws" / ".outputs").glob("*")) if (tmp_path / "ws" / ".outputs").exists() else []
+    with pytest.raises(ValueError, match=r"no site is selected, so there is no plate of this clip's size 160x120"):
+        rules.segment_clip(tmp_path / "ws", None, clip, [], ["mog2"], 4, anonymise="erase")
+    after = sorted((tmp_path / "ws" / ".outputs").glob("*")) if (tmp_path / "ws" / ".outputs").exists() else []
+    assert after == before
+    with pytest.raises(ValueError, match="unknown style 'smear'"):
+        rules.segment_clip(tmp_path / "ws", site, clip, [], ["mog2"], 4, anonymise="smear")
+
+
+def test_site_perspective_comes_from_the_latest_measured_dataset(tmp_path):
+    from dataset_builder.build import FORMAT, MANIFEST_NAME
+
+    site = ws.open_site(tmp_path, "cam", create=True)
+    assert rules.site_perspective(site, (160, 120)) is None and rules.site_perspective(None, (160, 120)) is None
+    folder = site.datasets_dir / "d"
+    folder.mkdir(parents=True)
+    persp = {"slope": 0.5, "intercept": 10.0, "image_height": 60, "origin": "fit"}
+    manifest = {"format": FORMAT, "size": [60, 80], "params": {"perspective": persp}}
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    height_at = rules.site_perspective(site, (160, 120))  # the same view at twice the size
+    assert height_at(100) == pytest.approx(0.5 * 100 + 20.0)
+    assert rules.site_perspective(site, (160, 90)) is None  # another aspect ratio: another view
+    manifest["params"]["perspective"]["origin"] = "default"  # a generic guess splits no blobs
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    assert rules.site_perspective(site, (160, 120)) is None

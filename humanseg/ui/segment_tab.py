@@ -1,5 +1,6 @@
-"""Tab 3, segment: drop a clip, pick trained models and baselines; side-by-side video, overlay/mask videos, PNG
-zips, and CDnet metrics when ground truth is given. The run is :func:`humanseg.site.segment_clip`."""
+"""Tab 3, segment: drop a clip, pick trained models and baselines; side-by-side video, overlay/mask videos, an
+anonymised video on request, each method's people count chart and occupancy heatmap, PNG zips, and CDnet metrics
+when ground truth is given. The run is :func:`humanseg.site.segment_clip`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import gradio as gr
 
 from humanseg import site as rules
 from humanseg import workspace as ws
+from humanseg.anonymise import STYLES
+from humanseg.segment import MethodOutput
 from humanseg.ui.common import APP, FILE_H, PROGRESS, Page, current_site, fail, positive_int, upload_path, user_errors
 
 
@@ -19,10 +22,22 @@ def baseline_choices() -> list[tuple[str, str]]:
     return [(f"{n}: {describe(n)}", n) for n in rules.baselines()]
 
 
-def _method_views(state: dict, method: str | None) -> tuple[str | None, str | None]:
+NO_ANONYMISE = "off"
+VIEWS = ("overlay", "mask", "anonymised", "counts", "occupancy")  # one method's outputs, as the tab shows them
+
+
+def _method_views(state: dict, method: str | None) -> tuple[str | None, ...]:
+    """The files of one method (:data:`VIEWS`; None for one not written)."""
     if not state or not method or method not in state:
-        return None, None
-    return state[method]["overlay"], state[method]["mask"]
+        return (None,) * len(VIEWS)
+    return tuple(state[method].get(view) for view in VIEWS)
+
+
+def _views_of(method: MethodOutput) -> dict[str, str | None]:
+    stats = method.stats
+    files = (method.overlay_video, method.mask_video, method.anonymised_video, stats and stats.count_chart,
+             stats and stats.heatmap_png)  # fmt: skip
+    return {view: str(f) if f else None for view, f in zip(VIEWS, files, strict=True)}
 
 
 class SegmentTab:
@@ -43,6 +58,15 @@ class SegmentTab:
                     label="Baselines", choices=baseline_choices(), value=["mog2", "plate-diff"]
                 )
                 with gr.Row():
+                    self.anonymise = gr.Dropdown(
+                        label="Anonymised video", choices=[NO_ANONYMISE, *STYLES], value=NO_ANONYMISE,
+                        info="Hide people: blur, pixelate, fill with gray, or erase (show the site's plate).",
+                        elem_id="seg-anonymise",
+                    )  # fmt: skip
+                    self.margin = gr.Number(
+                        label="Margin px (empty: 10% of each person's height)", value=None, minimum=0, precision=0
+                    )
+                with gr.Row():
                     self.max_frames = gr.Number(
                         label="Max frames (keeps CPU runs short)", value=100, minimum=1, precision=0
                     )
@@ -61,6 +85,17 @@ class SegmentTab:
                 with gr.Row():
                     self.overlay_video = gr.Video(label="Overlay", interactive=False, height=220)
                     self.mask_video = gr.Video(label="Mask", interactive=False, height=220)
+                    self.anon_video = gr.Video(
+                        label="Anonymised", interactive=False, height=220, visible=False, elem_id="anon-video"
+                    )
+                with gr.Row():
+                    self.count_chart = gr.Image(
+                        label="People in view", type="filepath", interactive=False, elem_id="count-chart"
+                    )
+                    self.heatmap = gr.Image(
+                        label="Occupancy: share of frames with a person", type="filepath", interactive=False,
+                        elem_id="heatmap",
+                    )  # fmt: skip
                 self.files = gr.File(
                     label="Downloads: videos and PNG mask zips", file_count="multiple", interactive=False
                 )
@@ -106,44 +141,56 @@ class SegmentTab:
         baselines: list[str] | None,
         max_frames: float,
         gt_zip: Any,
+        anonymise: str | None,
+        margin: float | None,
         progress: gr.Progress = PROGRESS,
     ) -> tuple:
-        """Run the chosen methods over a clip: side-by-side, overlay and mask videos, PNG zips, metrics with ground
-        truth."""
+        """Run the chosen methods over a clip: side-by-side, overlay and mask videos, an anonymised video (unless
+        ``anonymise`` is off), the count chart and occupancy heatmap, PNG zips, metrics with ground truth."""
         from humanseg.evaluate import results_markdown
 
         src = upload_path(video, "video")
         if src is None:
             raise fail("No clip: drag a video (mp4, avi, mkv, webm...) into the box first.")
         n = positive_int(max_frames, "Max frames")
+        style = None if anonymise in (None, "", NO_ANONYMISE) else anonymise
+        margin_px = None if margin is None or margin == "" else positive_int(margin, "Margin", minimum=0)
         site = current_site(site_name) if site_name else None
         run = rules.segment_clip(
             APP.workspace, site, src, list(models or []), list(baselines or []), n,
-            upload_path(gt_zip, "ground-truth zip"), progress=True,
+            upload_path(gt_zip, "ground-truth zip"), stats=True, anonymise=style, margin_px=margin_px, progress=True,
         )  # fmt: skip
         result = run.result
-        state = {m.name: {"overlay": str(m.overlay_video), "mask": str(m.mask_video)} for m in result.methods.values()}
+        state = {m.name: _views_of(m) for m in result.methods.values()}
         files = [str(result.side_by_side)] if result.side_by_side else []
         for m in result.methods.values():
-            files += [str(p) for p in (m.overlay_video, m.mask_video, m.masks_zip) if p is not None]
+            stats = [m.stats.counts_csv, m.stats.heatmap_npy] if m.stats else []
+            made = (m.overlay_video, m.mask_video, m.anonymised_video, m.masks_zip, *stats)
+            files += [str(p) for p in made if p is not None]
         lines = [
             f"{result.frames} frames of {result.size[0]}x{result.size[1]} in {result.seconds:.1f} s "
             f"({result.frames_per_second:.1f} frames/s, all methods and video writing included). Saved in `{run.out}`.",
             "",
-            "| method | ms/frame | frames |",
-            "|---|---:|---:|",
+            "| method | ms/frame | frames | people per frame (mean / max) |",
+            "|---|---:|---:|---:|",
         ]
-        lines += [f"| {m.name} | {m.ms_per_frame:.1f} | {m.frames} |" for m in result.methods.values()]
+        lines += [
+            f"| {m.name} | {m.ms_per_frame:.1f} | {m.frames} | {m.mean_count or 0:.2f} / {m.max_count} |"
+            for m in result.methods.values()
+        ]
         if run.note:
             lines += ["", run.note]
         metrics_md = results_markdown(run.rows) if run.rows else ""  # metrics and chart stay hidden without them
         first = next(iter(state), None)
-        overlay_v, mask_v = _method_views(state, first)
+        overlay_v, mask_v, anon_v, counts_png, heat_png = _method_views(state, first)
         return (
             str(result.side_by_side) if result.side_by_side else None,
             gr.update(choices=list(state), value=first),
             overlay_v,
             mask_v,
+            gr.update(value=anon_v, visible=style is not None),
+            counts_png,
+            heat_png,
             files,
             "\n".join(lines),
             gr.update(value=metrics_md, visible=bool(metrics_md)),
@@ -152,8 +199,8 @@ class SegmentTab:
         )
 
     @staticmethod
-    def show_method(state: dict, method: str | None) -> tuple[str | None, str | None]:
-        """The overlay and mask videos of one method of the last segmentation."""
+    def show_method(state: dict, method: str | None) -> tuple[str | None, ...]:
+        """The overlay, mask and anonymised videos, count chart and heatmap of one method of the last run."""
         return _method_views(state, method)
 
     # -- events
@@ -163,13 +210,15 @@ class SegmentTab:
         page.on_load([self.models, self.video, self.note], self.example)
         self.segment_btn.click(
             user_errors(self.segment),
-            [page.site_dd, self.video, self.models, self.baselines, self.max_frames, self.gt_zip],
-            [self.sbs_video, self.method_dd, self.overlay_video, self.mask_video, self.files, self.summary,
-             self.metrics, self.chart, self.state],
+            [page.site_dd, self.video, self.models, self.baselines, self.max_frames, self.gt_zip, self.anonymise,
+             self.margin],
+            [self.sbs_video, self.method_dd, self.overlay_video, self.mask_video, self.anon_video, self.count_chart,
+             self.heatmap, self.files, self.summary, self.metrics, self.chart, self.state],
             api_name="segment", show_progress_on=[self.sbs_video],
         )  # fmt: skip
         self.method_dd.input(
-            self.show_method, [self.state, self.method_dd], [self.overlay_video, self.mask_video],
+            self.show_method, [self.state, self.method_dd],
+            [self.overlay_video, self.mask_video, self.anon_video, self.count_chart, self.heatmap],
             api_name="show_method",
         )  # fmt: skip
         for name, event in runs_ended.items():

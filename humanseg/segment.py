@@ -549,6 +549,7 @@ def segment_and_score(
     boundary_tolerance: float = metrics.DAVIS_BOUNDARY_TOLERANCE,
     progress: bool | ProgressFn = False,
     extras: ExtraOutputs | None = None,
+    fps: float | None = None,
 ) -> ScoredResult:
     """Segment a labelled sequence (CDnet/DAVIS folder), write the files of :func:`segment_video` and score
     every method with the CDnet protocol, in one pass over the frames: each frame is read and segmented once.
@@ -556,6 +557,8 @@ def segment_and_score(
     The score rows equal what ``humanseg.evaluate.evaluate_sequence`` gives for each method on this sequence
     (the same frames to score and :class:`humanseg.metrics.SequenceScorer`; ``skip_first`` as there);
     ``ms_per_frame`` is this run's mean segment() time over every frame. ``extras`` as :func:`segment_video`.
+    ``fps``: the frame rate of the clip the sequence was cut from (an image folder has none), for the videos
+    and the counts' times.
     """
     from humanseg.evaluate import RESULT_KEYS, SequenceResult, frames_to_score
 
@@ -563,6 +566,8 @@ def segment_and_score(
     numbers = {it.number for it in scored}
     first, last = scored[0].number, scored[-1].number
     reader = open_frames(seq_dir)
+    if fps is not None:
+        reader.fps = reader.source_fps = float(fps)
     if reader.frame_count != len(seq.items):
         reader.close()
         raise VideoError(f"{seq.root}: {reader.frame_count} frames in its image folder but {len(seq.items)} numbered")

@@ -521,7 +521,7 @@ def segment_clip(
     if not models and not methods:
         raise ValueError("Pick at least one method: a trained model and/or a baseline.")
     with open_frames(clip, max_frames=max_frames) as reader:  # VideoError: text file, empty, zero frames, corrupt
-        size = reader.size
+        size, fps = reader.size, reader.fps
     extras = ExtraOutputs(  # checks the style and margin before any folder is made
         anonymise=anonymise, margin_px=margin_px, stats=stats, height_at=site_perspective(site, size) if stats else None
     )
@@ -530,7 +530,7 @@ def segment_clip(
     out.mkdir(parents=True)
     try:
         return _segment_into(
-            workspace, site, out, clip, size, models, methods, max_frames, ground_truth, extras, progress
+            workspace, site, out, clip, (size, fps), models, methods, max_frames, ground_truth, extras, progress
         )
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
@@ -542,7 +542,7 @@ def _segment_into(
     site: ws.Site | None,
     out: Path,
     clip: Path,
-    size: tuple[int, int],
+    view: tuple[tuple[int, int], float],
     models: list[str],
     methods: list[str],
     max_frames: int,
@@ -554,6 +554,7 @@ def _segment_into(
     from humanseg.segment import segment_and_score, segment_video
     from humanseg.segmenters import capabilities
 
+    size, fps = view  # the clip's (width, height) and frame rate
     seq_dir = None
     if ground_truth is not None:
         ws.extract_zip(ground_truth, out / "groundtruth-upload")
@@ -585,7 +586,15 @@ def _segment_into(
         segs = [*trained, *methods]
         if seq_dir is not None:
             scored = segment_and_score(
-                seq_dir, segs, out, plate=plate, skip_first=False, save_pngs=True, progress=progress, extras=extras
+                seq_dir,
+                segs,
+                out,
+                plate=plate,
+                skip_first=False,
+                save_pngs=True,
+                progress=progress,
+                extras=extras,
+                fps=fps,
             )
             result, rows = scored.result, scored.rows
         else:

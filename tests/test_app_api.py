@@ -273,18 +273,31 @@ def _decode(video: str | dict) -> list[np.ndarray]:
 
 
 def test_segment_two_baselines_with_ground_truth(client, site, inputs):
-    sbs, method_dd, overlay, mask, files, summary, metrics, chart = client.predict(
+    sbs, method_dd, overlay, mask, anon, counts, heat, files, summary, metrics, chart = client.predict(
         SITE, handle_file(inputs.site_clip), [], ["mog2", "plate-diff"], 100, handle_file(inputs.site_gt_zip),
-        api_name="/segment",
+        "blur", "3", api_name="/segment",
     )  # fmt: skip
-    metrics, chart = value(metrics), value(chart)
+    metrics, chart, anon = value(metrics), value(chart), value(anon)
     frames = _decode(sbs)
     h, w = CLIP_SIZE
     assert len(frames) == CLIP_FRAMES
     # input | mog2 | plate-diff, each 160 px wide under an 18 px caption bar
     assert frames[0].shape == (h + 18, 3 * w, 3)
     assert method_dd["choices"] == [["mog2", "mog2"], ["plate-diff", "plate-diff"]]
-    assert len(_decode(overlay)) == len(_decode(mask)) == CLIP_FRAMES
+    assert len(_decode(overlay)) == len(_decode(mask)) == len(_decode(anon)) == CLIP_FRAMES
+    assert Path(anon).name == "mog2_anonymised.mp4"
+    # The count chart and the occupancy heatmap of the method shown (mog2), and their raw files to download.
+    assert Path(counts).name == "mog2_counts.png" and Path(heat).name == "mog2_occupancy.png"
+    assert Image.open(heat).size[0] == CLIP_SIZE[1]  # drawn at the clip's own width
+    for name in ("mog2_anonymised.mp4", "plate-diff_counts.csv", "plate-diff_occupancy.npy"):
+        assert any(Path(f).name == name for f in files), name
+    csv_file = next(f for f in files if Path(f).name == "plate-diff_counts.csv")
+    lines = Path(csv_file).read_text().splitlines()
+    assert lines[0] == "frame,time_s,count,person_pixels" and len(lines) == 1 + CLIP_FRAMES
+    assert lines[2].startswith("1,0.100,")  # frame 1 of the 10 fps clip
+    npy = next(f for f in files if Path(f).name == "plate-diff_occupancy.npy")
+    occupancy = np.load(npy)
+    assert occupancy.shape == CLIP_SIZE and 0 < occupancy.max() <= 1.0
     zips = [f for f in files if f.endswith("_masks.zip")]
     assert len(zips) == 2
     with zipfile.ZipFile(zips[0]) as zf:
@@ -292,7 +305,7 @@ def test_segment_two_baselines_with_ground_truth(client, site, inputs):
         assert len(names) == CLIP_FRAMES
         first = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(zf.open(names[5])))
         assert set(np.unique(first)) <= {0, 255} and (first == 255).any()
-    assert "| mog2 |" in summary and "ms/frame" in summary
+    assert "| mog2 |" in summary and "ms/frame" in summary and "people per frame (mean / max)" in summary
     assert "plate-diff used the plate plate.png" in summary
     # CDnet table: both methods scored on the 20 labelled frames; plate-diff with the true plate is accurate.
     rows = {line.split("|")[2].strip(): line for line in metrics.splitlines() if line.startswith("| site |")}
@@ -307,11 +320,12 @@ def test_segment_with_the_trained_model(client, trained, inputs):
     models = overview(client.predict(SITE, api_name="/site_overview"))["models"]["choices"]
     assert [model_id, model_id] in [[label.split(" ")[0], value] for label, value in models]
     sbs, method_dd, *rest = client.predict(
-        SITE, handle_file(inputs.site_clip), [model_id], ["mog2"], 5, None, api_name="/segment"
+        SITE, handle_file(inputs.site_clip), [model_id], ["mog2"], 5, None, "off", None, api_name="/segment"
     )
     frames = _decode(sbs)
     assert len(frames) == 5 and frames[0].shape[1] == 3 * CLIP_SIZE[1]
-    metrics, chart = rest[4], rest[5]
+    anon, metrics, chart = rest[2], rest[7], rest[8]
+    assert anon["visible"] is False and anon["value"] is None  # anonymising was off
     assert metrics["visible"] is False and chart["visible"] is False  # no ground truth: no metrics shown
     assert [c[0] for c in method_dd["choices"]] == [f"trained:{model_id}", "mog2"]
 
@@ -325,8 +339,12 @@ def test_segment_with_the_trained_model(client, trained, inputs):
 )
 def test_bad_clips_are_explained_and_the_app_keeps_serving(client, inputs, bad, message):
     with pytest.raises(AppError, match=message):
-        client.predict(SITE, handle_file(getattr(inputs, bad)), [], ["mog2"], 10, None, api_name="/segment")
-    sbs, *_ = client.predict(SITE, handle_file(inputs.site_clip), [], ["mog2"], 3, None, api_name="/segment")
+        client.predict(
+            SITE, handle_file(getattr(inputs, bad)), [], ["mog2"], 10, None, "off", None, api_name="/segment"
+        )
+    sbs, *_ = client.predict(
+        SITE, handle_file(inputs.site_clip), [], ["mog2"], 3, None, "off", None, api_name="/segment"
+    )
     assert len(_decode(sbs)) == 3
 
 
@@ -335,11 +353,21 @@ def test_bad_zips_and_missing_choices_are_explained(client, inputs, app_server):
     before = sorted(outputs.iterdir())
     with pytest.raises(AppError, match="empty zip"):
         client.predict(
-            SITE, handle_file(inputs.site_clip), [], ["mog2"], 10, handle_file(inputs.empty_zip), api_name="/segment"
+            SITE,
+            handle_file(inputs.site_clip),
+            [],
+            ["mog2"],
+            10,
+            handle_file(inputs.empty_zip),
+            "off",
+            None,
+            api_name="/segment",
         )
     assert sorted(outputs.iterdir()) == before  # the failed run left no output folder behind
+    with pytest.raises(AppError, match=r"Margin must be a whole number >= 0, got '-2'"):
+        client.predict(SITE, handle_file(inputs.site_clip), [], ["mog2"], 3, None, "blur", "-2", api_name="/segment")
     with pytest.raises(AppError, match="Pick at least one method"):
-        client.predict(SITE, handle_file(inputs.site_clip), [], [], 10, None, api_name="/segment")
+        client.predict(SITE, handle_file(inputs.site_clip), [], [], 10, None, "off", None, api_name="/segment")
     with pytest.raises(AppError, match="needs the clip's masks"):
         client.predict(SITE, handle_file(inputs.actor_clip), None, "masks", 1, api_name="/extract_silhouettes")
     with pytest.raises(AppError, match="not a readable video"):

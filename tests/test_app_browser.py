@@ -104,7 +104,10 @@ def test_segment_in_the_browser_plays_and_survives_bad_inputs(page, inputs, shot
     run_segment_expect_error(page, "empty zip")
     page.locator("#gt-zip").get_by_label("Clear").click()
 
-    # Then a real run: the side-by-side video arrives and the browser decodes it.
+    # Then a real run, with an anonymised video: the side-by-side video arrives and the browser decodes it.
+    style = page.locator("#seg-anonymise input")
+    style.click()
+    page.get_by_role("option", name="pixelate", exact=True).click()
     page.get_by_role("button", name="Segment", exact=True).click()
     page.locator("#sbs-video video").wait_for()
     page.wait_for_function(
@@ -123,6 +126,23 @@ def test_segment_in_the_browser_plays_and_survives_bad_inputs(page, inputs, shot
     player = page.locator("#sbs-video video")
     player.evaluate("v => new Promise(done => { v.pause(); v.currentTime = 1.0; v.onseeked = () => done(); })")
     assert varied_pixels(player.screenshot()) > 0.2
+    # The anonymised video of the method shown plays too: decoded frames of the clip's size, not a blank box.
+    page.locator("#anon-video video").wait_for()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#anon-video video'); return v && v.readyState >= 2 || (v && v.error); }",
+        timeout=TIMEOUT_MS,
+    )
+    anon = video_state(page, "#anon-video video")
+    assert anon["error"] is None and anon["ready"] >= 2, anon
+    assert (anon["width"], anon["height"]) == (160, 120) and "mog2_anonymised.mp4" in anon["src"]
+    assert anon["duration"] == pytest.approx(2.0, abs=0.2)
+    anon_player = page.locator("#anon-video video")
+    anon_player.evaluate("v => new Promise(done => { v.pause(); v.currentTime = 1.0; v.onseeked = () => done(); })")
+    assert varied_pixels(anon_player.screenshot()) > 0.2
+    # The count chart and the occupancy heatmap are drawn under the videos.
+    for image in ("#count-chart img", "#heatmap img"):
+        page.locator(image).wait_for()
+        assert varied_pixels(page.locator(image).screenshot()) > 0.05, image
     page.screenshot(path=str(shots / "segment.png"), full_page=True)
 
 

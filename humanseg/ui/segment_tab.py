@@ -63,8 +63,9 @@ class SegmentTab:
                         info="Hide people: blur, pixelate, fill with gray, or erase (show the site's plate).",
                         elem_id="seg-anonymise",
                     )  # fmt: skip
-                    self.margin = gr.Number(
-                        label="Margin px (empty: 10% of each person's height)", value=None, minimum=0, precision=0
+                    # A text box, so that "empty" (each person's own margin) differs from 0 (the bare mask).
+                    self.margin = gr.Textbox(
+                        label="Margin px", placeholder="empty: 10% of each person's height", elem_id="seg-margin"
                     )
                 with gr.Row():
                     self.max_frames = gr.Number(
@@ -142,7 +143,7 @@ class SegmentTab:
         max_frames: float,
         gt_zip: Any,
         anonymise: str | None,
-        margin: float | None,
+        margin: str | None,
         progress: gr.Progress = PROGRESS,
     ) -> tuple:
         """Run the chosen methods over a clip: side-by-side, overlay and mask videos, an anonymised video (unless
@@ -154,7 +155,7 @@ class SegmentTab:
             raise fail("No clip: drag a video (mp4, avi, mkv, webm...) into the box first.")
         n = positive_int(max_frames, "Max frames")
         style = None if anonymise in (None, "", NO_ANONYMISE) else anonymise
-        margin_px = None if margin is None or margin == "" else positive_int(margin, "Margin", minimum=0)
+        margin_px = None if not (margin or "").strip() else positive_int(margin.strip(), "Margin", minimum=0)
         site = current_site(site_name) if site_name else None
         run = rules.segment_clip(
             APP.workspace, site, src, list(models or []), list(baselines or []), n,

@@ -110,13 +110,13 @@ def find_clips(sources: Iterable[str | Path], *, recursive: bool = False) -> lis
         if not clips:
             raise VideoError(f"{text}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}){hint}")
         found += clips
-    return sorted({p.resolve(): p for p in found}.values())
+    return sorted({p.resolve(): p for p in found}.values())  # a clip named twice (or by a link) runs once
 
 
 def _folder_names(clips: Sequence[Path]) -> tuple[Path, list[Path]]:
     """(root, each clip's output folder relative to the output root): the clip's path under the clips' common
     folder, without its suffix; with the suffix kept (``a_mp4``) where two clips would share a folder."""
-    resolved = [c.resolve() for c in clips]
+    resolved = [Path(os.path.abspath(c)) for c in clips]  # links keep their own names
     root = Path(os.path.commonpath([c.parent for c in resolved]))
     plain = [c.relative_to(root).with_suffix("") for c in resolved]
     clashes = {p for p in plain if plain.count(p) > 1}
@@ -215,8 +215,8 @@ def segment_folder(
     items = [sources] if isinstance(sources, (str, Path)) else list(sources)
     clips = find_clips(items, recursive=recursive)
     out = Path(out_dir)
-    out_resolved = out.resolve()
-    clips = [c for c in clips if not c.resolve().is_relative_to(out_resolved)]  # never our own outputs
+    out_resolved = Path(os.path.abspath(out))
+    clips = [c for c in clips if not Path(os.path.abspath(c)).is_relative_to(out_resolved)]  # not our own outputs
     if not clips:
         raise VideoError(f"{', '.join(map(str, items))}: the only video files found are under the output folder {out}")
     root, folders = _folder_names(clips)
@@ -242,7 +242,7 @@ def segment_folder(
         with bar(total=total or None, desc="segment", unit="frame", enabled=progress) as shown:
             for n, i in enumerate(todo, start=1):
                 clip, folder = clips[i], folders[i]
-                name = clip.resolve().relative_to(root).as_posix()
+                name = Path(os.path.abspath(clip)).relative_to(root).as_posix()
                 shown.set_postfix_str(f"clip {n}/{len(todo)} {name}", refresh=False)
                 rows_of[i] = _run_clip(run, clip, name, out, folder, shown)
                 failed += rows_of[i][0].status == "error"

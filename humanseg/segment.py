@@ -388,7 +388,10 @@ class _Outputs:
             counts = acc.counts if acc is not None else None
             stats = None
             if acc is not None and self.extras.stats:
-                stats = write_stats(acc, self.out, plate=self.plate, prefix=f"{self.stems[n]}_", title=n)
+                # The heatmap is drawn over the empty scene: the given plate, else the method's own (plate-diff's
+                # running median), else the first frame.
+                scene = self.plate if self.plate is not None else segmenter_plate(self.segs[n], self.size)
+                stats = write_stats(acc, self.out, plate=scene, prefix=f"{self.stems[n]}_", title=n)
             out[n] = MethodOutput(
                 name=n,
                 mask_video=self.mask_w[n].path,

@@ -9,6 +9,7 @@ functions here; :mod:`humanseg.footage` runs them over whole folders of clips.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import time
@@ -307,6 +308,7 @@ class _Outputs:
                     "site's empty-scene plate (--plate), or use a plate method such as plate-diff"
                 )
         self.writers: list[H264Writer] = []
+        self.final: dict[H264Writer, Path] = {}
         out.mkdir(parents=True, exist_ok=True)
         self.stems = {n: safe_filename(n) for n in names}
         fps = reader.fps
@@ -337,9 +339,17 @@ class _Outputs:
         self.frames = 0
 
     def _writer(self, name: str, fps: float) -> H264Writer:
-        writer = H264Writer(self.out / name, fps)
+        # Written under a hidden temporary name and renamed by done(): a run that fails half way leaves no
+        # truncated video under the final name (and an earlier complete one stays).
+        final = self.out / name
+        writer = H264Writer(final.with_name(f".{final.stem}.partial{final.suffix}"), fps)
         self.writers.append(writer)
+        self.final[writer] = final
         return writer
+
+    def path(self, writer: H264Writer) -> Path:
+        """Where ``writer``'s video is once the run is done."""
+        return self.final[writer]
 
     def write(self, item: SegmentedFrame) -> None:
         tiles = [_fit_width(item.frame, self.tile_width)] if self.sbs_w is not None else []
@@ -375,12 +385,17 @@ class _Outputs:
         )
 
     def close(self) -> None:
+        """Close the videos; any not renamed into place by :meth:`methods` (a failed run) are removed."""
         for w in self.writers:
             w.close()
+            w.path.unlink(missing_ok=True)
 
     def methods(self) -> dict[str, MethodOutput]:
-        """Close the videos, zip the PNG masks, write the stats; each method's files and speed."""
-        self.close()
+        """Close the videos and rename them into place, zip the PNG masks, write the stats; each method's files
+        and speed."""
+        for w in self.writers:
+            w.close()
+            os.replace(w.path, self.final[w])
         out = {}
         for n in self.names:
             png = self.png_w.get(n)
@@ -394,12 +409,12 @@ class _Outputs:
                 stats = write_stats(acc, self.out, plate=scene, prefix=f"{self.stems[n]}_", title=n)
             out[n] = MethodOutput(
                 name=n,
-                mask_video=self.mask_w[n].path,
-                overlay_video=self.over_w[n].path,
+                mask_video=self.path(self.mask_w[n]),
+                overlay_video=self.path(self.over_w[n]),
                 masks_zip=zip_folder(png.folder, self.out / f"{self.stems[n]}_masks.zip") if png else None,
                 ms_per_frame=self.timers[n].mean,
                 frames=self.frames,
-                anonymised_video=self.anon_w[n].path if n in self.anon_w else None,
+                anonymised_video=self.path(self.anon_w[n]) if n in self.anon_w else None,
                 stats=stats,
                 mean_count=float(counts.mean()) if counts is not None else None,
                 max_count=int(counts.max()) if counts is not None else None,
@@ -475,7 +490,7 @@ def _run(
             frames=outputs.frames,
             fps=reader.fps,
             size=reader.size,
-            side_by_side=outputs.sbs_w.path if outputs.sbs_w is not None else None,
+            side_by_side=outputs.path(outputs.sbs_w) if outputs.sbs_w is not None else None,
             methods=methods,
             seconds=time.perf_counter() - t_start,
         )

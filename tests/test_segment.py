@@ -355,7 +355,7 @@ def test_anonymised_video_is_each_frame_hidden_then_encoded(
 
     class Recording(H264Writer):
         def write(self, frame: np.ndarray) -> None:
-            written.setdefault(self.path.name, []).append(frame.copy())
+            written.setdefault(self.path.name.replace(".partial", "").lstrip("."), []).append(frame.copy())
             super().write(frame)
 
     monkeypatch.setattr(segment_module, "H264Writer", Recording)
@@ -408,3 +408,21 @@ def test_cli_stats_and_anonymise(walk_clip: Path, tmp_path: Path, fake_registry,
     assert "add --anonymise STYLE" in capsys.readouterr().err
     assert main(["segment", str(walk_clip), "-s", "stub-red", "--skip-done", "--out", str(out)]) == 2
     assert "apply to folders of clips" in capsys.readouterr().err
+
+
+def test_a_failure_half_way_leaves_no_truncated_video(walk_clip: Path, tmp_path: Path) -> None:
+    class Breaks(RedStub):
+        def _segment(self, frame: np.ndarray) -> np.ndarray:
+            self.resets += 1
+            if self.resets == 4:  # reset() counted once: this is the third frame
+                raise RuntimeError("disk full")
+            return super()._segment(frame)
+
+    out = tmp_path / "out"
+    earlier = segment_video(walk_clip, RedStub(), out, side_by_side=False, max_frames=2)
+    before = (out / "red_mask.mp4").read_bytes()
+    with pytest.raises(RuntimeError, match="disk full"):
+        segment_video(walk_clip, Breaks(), out, extras=ExtraOutputs(anonymise="blur"))
+    # The earlier complete videos stay as they were; the failed run's videos are nowhere.
+    assert sorted(p.name for p in out.iterdir()) == ["red_mask.mp4", "red_overlay.mp4"]
+    assert (out / "red_mask.mp4").read_bytes() == before and earlier.frames == 2

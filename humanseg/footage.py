@@ -61,8 +61,8 @@ class SummaryRow:
 
 @dataclass
 class FolderResult:
-    """What :func:`segment_folder` did: the summary file and its rows, and how many clips were run, skipped
-    (done by an earlier run) and failed."""
+    """What :func:`segment_folder` did: the summary file and its rows, and how many clips were run (failed ones
+    included), skipped (done by an earlier run) and failed."""
 
     out_dir: Path
     summary: Path
@@ -110,7 +110,7 @@ def find_clips(sources: Iterable[str | Path], *, recursive: bool = False) -> lis
         if not clips:
             raise VideoError(f"{text}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}){hint}")
         found += clips
-    return sorted({p.resolve(): p for p in found}.values())  # a clip named twice (or by a link) runs once
+    return sorted({os.path.abspath(p): p for p in found}.values())  # a clip named twice runs once
 
 
 def _folder_names(clips: Sequence[Path]) -> tuple[Path, list[Path]]:

@@ -157,6 +157,14 @@ def test_a_killed_run_leaves_a_partial_folder_that_is_not_done(footage: Path, tm
     assert result.ran == 1 and sorted(p.name for p in out.iterdir()) == ["a", "summary.csv"]
 
 
+def test_links_are_clips_of_their_own_and_a_clip_named_twice_runs_once(footage: Path, tmp_path: Path) -> None:
+    (footage / "sub" / "a_link.mp4").symlink_to(footage / "a.mp4")
+    clips = find_clips([footage / "sub", footage / "sub" / "c.mp4", str(footage / "sub" / ".." / "sub" / "*.mp4")])
+    assert [p.name for p in clips] == ["a_link.mp4", "c.mp4"]
+    result = segment_folder(footage / "sub", [Red()], tmp_path / "out", side_by_side=False)
+    assert [(r.clip, r.folder, r.max_count) for r in result.rows] == [("a_link.mp4", "a_link", 1), ("c.mp4", "c", 2)]
+
+
 def test_same_stem_clips_keep_their_suffix(tmp_path: Path) -> None:
     write_clip(tmp_path / "in" / "x.mp4", 1, 2)
     write_clip(tmp_path / "in" / "x.mkv", 2, 2)
@@ -178,7 +186,7 @@ def test_cli_runs_a_folder_reports_the_broken_clip_and_skips_done(
     args = ["segment", str(footage), "-s", "stub-red", "--out", str(out), "--no-side-by-side", "--skip-done"]
     assert main(args) == 1  # a clip failed: the exit status says so, after the others ran
     printed = capsys.readouterr().out
-    assert "3 clip(s) segmented, 0 skipped (done by an earlier run), 1 failed" in printed
+    assert "2 clip(s) segmented, 0 skipped (done by an earlier run), 1 failed" in printed
     assert "failed: broken.mp4: " in printed and f"summary: {out / 'summary.csv'}" in printed
     assert [r["clip"] for r in summary(out / "summary.csv")] == ["a.mp4", "b.mp4", "broken.mp4"]
     (footage / "broken.mp4").unlink()

@@ -166,7 +166,8 @@ def _run_folder(args: argparse.Namespace, height_at: HeightAt | None) -> int:
         height_at=height_at,
         progress=True,
     )
-    print(f"{result.ran} clip(s) segmented, {result.skipped} skipped (done by an earlier run), {result.failed} failed")
+    done = result.ran - result.failed
+    print(f"{done} clip(s) segmented, {result.skipped} skipped (done by an earlier run), {result.failed} failed")
     for row in result.rows:
         if row.status == "error":
             print(f"failed: {row.clip}: {row.error}")

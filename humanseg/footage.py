@@ -182,7 +182,7 @@ def _remove_stale(final: Path) -> None:
 
 def segment_folder(
     sources: str | Path | Iterable[str | Path],
-    segmenters: Sequence[str | SegmenterLike],
+    segmenters: str | SegmenterLike | Sequence[str | SegmenterLike],
     out_dir: str | Path,
     *,
     recursive: bool = False,
@@ -213,6 +213,7 @@ def segment_folder(
     from humanseg.progress import bar
 
     items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    methods = [segmenters] if isinstance(segmenters, str) or hasattr(segmenters, "segment") else list(segmenters)
     clips = find_clips(items, recursive=recursive)
     out = Path(out_dir)
     out_resolved = Path(os.path.abspath(out))
@@ -223,16 +224,17 @@ def segment_folder(
     extras = ExtraOutputs(anonymise=anonymise, margin_px=margin_px, stats=stats, counts=True, height_at=height_at)
     plate_arr = read_image(plate) if isinstance(plate, (str, Path)) else plate
     out.mkdir(parents=True, exist_ok=True)
-    todo = [i for i, folder in enumerate(folders) if not (skip_done and _read_record(out / folder) is not None)]
+    rows_of: dict[int, list[SummaryRow]] = {}  # clip index -> its summary rows
+    if skip_done:
+        for i, folder in enumerate(folders):
+            if (recorded := _read_record(out / folder)) is not None:
+                rows_of[i] = recorded
+    todo = [i for i in range(len(clips)) if i not in rows_of]
     total = sum(_frames_to_run(clips[i], step, max_frames) for i in todo)
-    rows_of: dict[int, list[SummaryRow]] = {}
-    for i, folder in enumerate(folders):
-        if i not in todo:
-            rows_of[i] = _read_record(out / folder) or []
     summary = out / SUMMARY_NAME
     failed = 0
     segs = resolve_segmenters(
-        segmenters, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=anonymise == "erase"
+        methods, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=anonymise == "erase"
     )
     run = functools.partial(
         segment_video, segmenters=segs, plate=plate_arr, max_frames=max_frames, step=step, save_pngs=save_pngs,
@@ -248,7 +250,7 @@ def segment_folder(
                 failed += rows_of[i][0].status == "error"
                 atomic_write(summary, summary_csv_text([r for k in sorted(rows_of) for r in rows_of[k]]))
     finally:
-        for seg, given in zip(segs, segmenters, strict=True):
+        for seg, given in zip(segs, methods, strict=True):
             if isinstance(given, str) and hasattr(seg, "close"):
                 seg.close()  # built here from a name; instances the caller passed stay open
     rows = [r for k in sorted(rows_of) for r in rows_of[k]]

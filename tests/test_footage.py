@@ -161,7 +161,7 @@ def test_links_are_clips_of_their_own_and_a_clip_named_twice_runs_once(footage: 
     (footage / "sub" / "a_link.mp4").symlink_to(footage / "a.mp4")
     clips = find_clips([footage / "sub", footage / "sub" / "c.mp4", str(footage / "sub" / ".." / "sub" / "*.mp4")])
     assert [p.name for p in clips] == ["a_link.mp4", "c.mp4"]
-    result = segment_folder(footage / "sub", [Red()], tmp_path / "out", side_by_side=False)
+    result = segment_folder(footage / "sub", Red(), tmp_path / "out", side_by_side=False)  # one method, no list
     assert [(r.clip, r.folder, r.max_count) for r in result.rows] == [("a_link.mp4", "a_link", 1), ("c.mp4", "c", 2)]
 
 

@@ -55,7 +55,7 @@ def test_vtest_as_a_folder_of_footage(vtest: Path, tmp_path: Path) -> None:
     footage.mkdir()
     (footage / "cam1.avi").symlink_to(vtest)
     first = segment_folder(footage, ["mog2"], tmp_path / "out", max_frames=20, side_by_side=False, skip_done=True)
-    again = segment_folder(footage, ["mog2"], tmp_path / "out", max_frames=20, side_by_side=False, skip_done=True)
+    again = segment_folder(footage, "mog2", tmp_path / "out", max_frames=20, side_by_side=False, skip_done=True)
     assert (first.ran, again.ran, again.skipped) == (1, 0, 1)
     assert [(r.clip, r.method, r.status, r.frames) for r in again.rows] == [("cam1.avi", "mog2", "done", 20)]
     assert again.rows == first.rows  # the summary of a skipped clip is the one its run recorded

@@ -197,3 +197,21 @@ def test_cli_runs_a_folder_reports_the_broken_clip_and_skips_done(
     assert main(["segment", str(footage / "[b]*.mp4"), "-s", "stub-red", "--out", str(tmp_path / "g")]) == 0
     assert [r["clip"] for r in summary(tmp_path / "g" / "summary.csv")] == ["b.mp4"]
     assert (tmp_path / "g" / "b" / "side_by_side.mp4").is_file()
+
+
+def test_cli_perspective_is_read_at_the_first_clip_that_opens(
+    tmp_path: Path, red_registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "0bad.mp4").write_text("not a video")
+    write_clip(tmp_path / "in" / "a.mp4", 1, 3)
+    out = tmp_path / "out"
+    # A person is 20 px tall everywhere: 0.18 * 20^2 = 72 px, so each 8 x 16 block (128 px) is 1.78 -> 2 people.
+    args = ["segment", str(tmp_path / "in"), "-s", "stub-red", "--perspective", "10:20,40:20", "--out", str(out)]
+    assert main(args) == 1
+    rows = summary(out / "summary.csv")
+    assert [(r["clip"], r["status"], r["mean_count"], r["max_count"]) for r in rows] == [
+        ("0bad.mp4", "error", "", ""),
+        ("a.mp4", "done", "2.000", "2"),
+    ]
+    assert "failed: 0bad.mp4" in capsys.readouterr().out

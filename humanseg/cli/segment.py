@@ -70,16 +70,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _height_at(spec: str | None, first_clip: str | Path) -> HeightAt | None:
-    """The --perspective model at the clips' frame height (read from the first clip), or None."""
+def _height_at(spec: str | None, clips: list[str | Path]) -> HeightAt | None:
+    """The --perspective model at the clips' frame height (read from the first clip that opens), or None."""
     if spec is None:
         return None
     from dataset_builder.perspective import PerspectiveModel
-    from humanseg.video import open_frames
+    from humanseg.video import VideoError, open_frames
 
-    with open_frames(first_clip) as reader:
-        height = reader.size[1]
-    return PerspectiveModel.parse(spec, height).height_at
+    for clip in clips:
+        try:
+            with open_frames(clip) as reader:
+                return PerspectiveModel.parse(spec, reader.size[1]).height_at
+        except VideoError:
+            continue  # a broken clip is reported by the run itself
+    raise VideoError(f"none of the {len(clips)} clip(s) can be read, so --perspective has no frame height")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,10 +99,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--margin sets the anonymised video's margin; add --anonymise STYLE, or drop --margin")
     if len(args.video) > 1 or is_footage(args.video[0], recursive=args.recursive):
         clips = find_clips(args.video, recursive=args.recursive)
-        return _run_folder(args, _height_at(args.perspective, clips[0]))
+        return _run_folder(args, _height_at(args.perspective, list(clips)))
     if args.skip_done or args.recursive:
         raise ValueError(f"--skip-done and --recursive apply to folders of clips; {args.video[0]} is one clip")
-    return _run_clip(args, _height_at(args.perspective, args.video[0]))
+    return _run_clip(args, _height_at(args.perspective, args.video[:1]))
 
 
 def _run_clip(args: argparse.Namespace, height_at: HeightAt | None) -> int:

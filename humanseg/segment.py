@@ -1,22 +1,29 @@
 """Run segmenters over a video: mask videos, overlay videos, a captioned side-by-side video and PNG zips, and on
 request an anonymised video and people counts with an occupancy heatmap per method.
 
-A chain of iterators: frames are read once (:func:`humanseg.video.open_frames`), every segmenter runs on each
-frame (:func:`segment_frames`, timed per method), and the outputs are composed and written frame by frame, so
-memory stays flat however long the clip. The CLI (`python -m humanseg segment`) and the app call the same
-functions here; :mod:`humanseg.footage` runs them over whole folders of clips.
+A pipeline of three stages that overlap: frames are decoded once (:func:`humanseg.video.open_frames`) in one
+thread, every segmenter runs on them in a second (:func:`segment_frames`: trained models get batches, stateful
+backends frames in order, each timed per method), and the outputs are composed and written frame by frame in the
+caller's thread. Decoding (PyAV), encoding (libx264), OpenCV and torch release the GIL, so the stages run in
+parallel; the queues between them are bounded, so memory stays flat however long the clip. An error in any stage
+reaches the caller, and every thread has ended when the call returns or raises. The CLI
+(`python -m humanseg segment`) and the app call the same functions here; :mod:`humanseg.footage` runs them over
+whole folders of clips.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -36,6 +43,11 @@ from humanseg.video import (
 )
 
 ProgressFn = Callable[[int, "int | None"], None]
+T = TypeVar("T")
+
+# Items a pipeline stage may run ahead of the next one: enough to ride over a slow batch or a keyframe, few
+# enough that a 720p clip holds tens of MB in flight, not a clip's worth.
+QUEUE_ITEMS = 16
 
 
 class SegmenterLike(Protocol):
@@ -227,24 +239,156 @@ def _as_prob(mask: np.ndarray, frame: np.ndarray, name: str) -> np.ndarray:
     return np.clip(m, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def segment_frames(frames: Iterable[np.ndarray], segmenters: Sequence[SegmenterLike]) -> Iterator[SegmentedFrame]:
-    """Run every segmenter on every frame; yields each frame with its masks and per-method milliseconds.
+def batch_size_of(segmenter: SegmenterLike) -> int:
+    """Frames per call for ``segmenter``: its ``batch_size`` when its class says it ``batches`` (trained models:
+    one network call per chunk), else 1."""
+    if not getattr(segmenter, "batches", False):
+        return 1
+    return max(1, int(getattr(segmenter, "batch_size", 1)))
 
-    Stateful segmenters are ``reset()`` first, so a run starts from a clean model of the scene.
+
+def _chunks(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_one(seg: SegmenterLike, chunk: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
+    """``seg``'s masks for ``chunk`` and the milliseconds each took: a batching segmenter gets the chunk in one
+    ``segment_batch`` call (each frame charged an equal share), any other one frame at a time, in order."""
+    if len(chunk) > 1 and batch_size_of(seg) > 1:
+        t0 = time.perf_counter()
+        masks = list(seg.segment_batch(chunk))  # type: ignore[attr-defined]
+        share = (time.perf_counter() - t0) * 1000.0 / len(chunk)
+        if len(masks) != len(chunk):
+            raise ValueError(f"segmenter {seg.name!r} returned {len(masks)} masks for a batch of {len(chunk)} frames")
+        return masks, [share] * len(chunk)
+    masks, times = [], []
+    for frame in chunk:
+        t0 = time.perf_counter()
+        masks.append(seg.segment(frame))
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return masks, times
+
+
+def segment_frames(
+    frames: Iterable[np.ndarray], segmenters: Sequence[SegmenterLike], *, batch_size: int | None = None
+) -> Iterator[SegmentedFrame]:
+    """Run every segmenter on every frame; yields each frame, in order, with its masks and per-method milliseconds.
+
+    Stateful segmenters are ``reset()`` first, so a run starts from a clean model of the scene. Frames are taken
+    ``batch_size`` at a time (default: the largest :func:`batch_size_of` the segmenters, 1 when none batches);
+    batching segmenters get each chunk in one call, the others frame by frame in order, so the masks are those
+    of the per-frame path.
     """
     names = _unique_names(segmenters)
     for seg in segmenters:
         if hasattr(seg, "reset"):
             seg.reset()
-    for index, frame in enumerate(frames):
-        probs: dict[str, np.ndarray] = {}
-        ms: dict[str, float] = {}
-        for name, seg in zip(names, segmenters, strict=True):
-            t0 = time.perf_counter()
-            mask = seg.segment(frame)
-            ms[name] = (time.perf_counter() - t0) * 1000.0
-            probs[name] = _as_prob(mask, frame, name)
-        yield SegmentedFrame(index, frame, probs, ms)
+    size = batch_size if batch_size is not None else max((batch_size_of(s) for s in segmenters), default=1)
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {size}")
+    index = 0
+    for chunk in _chunks(frames, size):
+        results = [_run_one(seg, chunk) for seg in segmenters]
+        for j, frame in enumerate(chunk):
+            probs = {n: _as_prob(masks[j], frame, n) for n, (masks, _) in zip(names, results, strict=True)}
+            ms = {n: times[j] for n, (_, times) in zip(names, results, strict=True)}
+            yield SegmentedFrame(index, frame, probs, ms)
+            index += 1
+
+
+_END = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class Background(Generic[T]):
+    """Iterate ``source`` in a thread of its own, ``maxsize`` items ahead of the consumer (a pipeline stage).
+
+    An exception raised by ``source`` is raised by ``next()`` in the consumer. :meth:`close` (also on leaving a
+    ``with`` block) stops the thread and waits for it: a consumer that stops early leaves no thread behind.
+    """
+
+    def __init__(self, source: Iterable[T], *, maxsize: int = QUEUE_ITEMS, name: str = "stage") -> None:
+        if maxsize < 1:
+            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
+        self._source = source
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name=f"humanseg-{name}", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._source:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as err:  # handed to the consumer, who raises it
+            self._put(_Failed(err))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None and not isinstance(self._source, Background):
+                close()  # a generator's finally runs here, in its own thread
+
+    def __iter__(self) -> Background[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        item = self._queue.get()
+        if item is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(item, _Failed):
+            self._done = True
+            raise item.error
+        return item  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the item in hand) and wait for it."""
+        self._stop.set()
+        self._done = True
+        self._thread.join()
+
+    def __enter__(self) -> Background[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def pipeline(
+    frames: Iterable[np.ndarray], segmenters: Sequence[SegmenterLike], *, batch_size: int | None = None
+) -> Iterator[Iterator[SegmentedFrame]]:
+    """:func:`segment_frames` as two overlapping stages (decoding in one thread, segmenting in another), for
+    the caller to write outputs in a third: ``with pipeline(reader, segs) as items: for item in items: ...``.
+    Both threads have ended when the block is left, normally or by an exception."""
+    size = batch_size if batch_size is not None else max((batch_size_of(s) for s in segmenters), default=1)
+    with Background(frames, maxsize=max(QUEUE_ITEMS, 2 * size), name="decode") as decoded:
+        with Background(segment_frames(decoded, segmenters, batch_size=size), name="segment") as segmented:
+            yield segmented
 
 
 def _fit_width(frame: np.ndarray, max_width: int) -> np.ndarray:
@@ -290,6 +434,7 @@ class _Outputs:
         *,
         save_pngs: bool,
         side_by_side: bool,
+        overlays: bool,
         tile_width: int,
         threshold: float,
         step: int,
@@ -314,7 +459,7 @@ class _Outputs:
         fps = reader.fps
         try:
             self.mask_w = {n: self._writer(f"{self.stems[n]}_mask.mp4", fps) for n in names}
-            self.over_w = {n: self._writer(f"{self.stems[n]}_overlay.mp4", fps) for n in names}
+            self.over_w = {n: self._writer(f"{self.stems[n]}_overlay.mp4", fps) for n in names} if overlays else {}
             self.anon_w = (
                 {n: self._writer(f"{self.stems[n]}_anonymised.mp4", fps) for n in names} if extras.anonymise else {}
             )
@@ -358,8 +503,9 @@ class _Outputs:
             prob = item.probs[n]
             self.timers[n].add(item.ms[n])
             self.mask_w[n].write(mask_image(prob, self.threshold))
-            over = overlay(item.frame, prob, threshold=self.threshold)
-            self.over_w[n].write(over)
+            if n in self.over_w:
+                over = overlay(item.frame, prob, threshold=self.threshold)
+                self.over_w[n].write(over)
             if n in self.anon_w:
                 self.anon_w[n].write(self._anonymised(n, item.frame, prob))
             if n in self.counts:
@@ -410,7 +556,7 @@ class _Outputs:
             out[n] = MethodOutput(
                 name=n,
                 mask_video=self.path(self.mask_w[n]),
-                overlay_video=self.path(self.over_w[n]),
+                overlay_video=self.path(self.over_w[n]) if n in self.over_w else None,
                 masks_zip=zip_folder(png.folder, self.out / f"{self.stems[n]}_masks.zip") if png else None,
                 ms_per_frame=self.timers[n].mean,
                 frames=self.frames,
@@ -460,6 +606,7 @@ def _run(
     progress: bool | ProgressFn,
     extras: ExtraOutputs,
     on_frame: Callable[[SegmentedFrame], None] | None = None,
+    masks_only: bool = False,
 ) -> SegmentResult:
     """Segment every frame of ``reader`` (closed here) into the files of :func:`segment_video`; ``on_frame``
     sees each segmented frame after it is written (the scorer of :func:`segment_and_score`)."""
@@ -473,14 +620,16 @@ def _run(
             segmenters, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=extras.anonymise == "erase"
         )
         outputs = _Outputs(
-            Path(out_dir), segs, reader, save_pngs=save_pngs, side_by_side=side_by_side, tile_width=tile_width,
-            threshold=threshold, step=step, extras=extras, plate=plate_arr,
+            Path(out_dir), segs, reader, save_pngs=save_pngs, side_by_side=side_by_side and not masks_only,
+            overlays=not masks_only, tile_width=tile_width, threshold=threshold, step=step, extras=extras,
+            plate=plate_arr,
         )  # fmt: skip
-        for item in segment_frames(reader, segs):
-            outputs.write(item)
-            if on_frame is not None:
-                on_frame(item)
-            update(outputs.frames, reader.frame_count)
+        with pipeline(reader, segs) as items:
+            for item in items:
+                outputs.write(item)
+                if on_frame is not None:
+                    on_frame(item)
+                update(outputs.frames, reader.frame_count)
         if outputs.frames == 0:
             raise VideoError(f"{reader.source}: no frames were read")
         methods = outputs.methods()
@@ -517,6 +666,7 @@ def segment_video(
     threshold: float = 0.5,
     progress: bool | ProgressFn = False,
     extras: ExtraOutputs | None = None,
+    masks_only: bool = False,
 ) -> SegmentResult:
     """Segment a video (or image folder) with one or more methods and write, in ``out_dir``:
 
@@ -529,8 +679,9 @@ def segment_video(
       ``<name>_counts.png``, ``<name>_occupancy.npy`` and ``<name>_occupancy.png`` (over ``plate``, else the
       first frame): see :func:`humanseg.occupancy.write_stats`.
 
-    Methods are named by their ``label`` (suffixed _2, _3 ... when one appears twice). Frames are read once and
-    streamed. ``progress``: True shows a tqdm bar (the app tracks it); a callable gets ``(done, total)`` after
+    ``masks_only``: the mask videos (and PNGs, and ``extras``) only, no overlay or side-by-side video (the fast
+    path: encoding them costs more than a cheap method). Methods are named by their ``label`` (suffixed _2, _3 ...
+    when one appears twice). Frames are read once and streamed through :func:`pipeline`. ``progress``: True shows a tqdm bar (the app tracks it); a callable gets ``(done, total)`` after
     each frame (total may be None). Returns the paths, frame count and each method's mean ms/frame (first
     frame excluded as warm-up).
     """
@@ -538,7 +689,7 @@ def segment_video(
     return _run(
         reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=step, save_pngs=save_pngs,
         side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress,
-        extras=extras or ExtraOutputs(),
+        extras=extras or ExtraOutputs(), masks_only=masks_only,
     )  # fmt: skip
 
 
@@ -653,15 +804,16 @@ def mask_video(
     over_w = H264Writer(overlay_path, reader.fps) if overlay_path is not None else None
     done = 0
     try:
-        for item in segment_frames(reader, [seg]):
-            prob = item.probs[name]
-            timer.add(item.ms[name])
-            mask_w.write(mask_image(prob, threshold))
-            if over_w is not None:
-                over_w.write(overlay(item.frame, prob, threshold=threshold))
-            done += 1
-            if progress is not None:
-                progress(done, reader.frame_count)
+        with pipeline(reader, [seg]) as items:
+            for item in items:
+                prob = item.probs[name]
+                timer.add(item.ms[name])
+                mask_w.write(mask_image(prob, threshold))
+                if over_w is not None:
+                    over_w.write(overlay(item.frame, prob, threshold=threshold))
+                done += 1
+                if progress is not None:
+                    progress(done, reader.frame_count)
     finally:
         mask_w.close()
         if over_w is not None:

@@ -29,6 +29,11 @@ class Segmenter:
     takes_checkpoint: bool = False
     #: True for a network trained on the site (``python -m humanseg train``), as opposed to a fixed baseline.
     trained: bool = False
+    #: True when ``segment_batch`` runs a chunk of frames in one call (a network); the video path then hands it
+    #: chunks of ``batch_size`` frames instead of one frame at a time. Stateful backends keep it False.
+    batches: bool = False
+    #: Frames per ``segment_batch`` call on the video path (backends that batch set their own).
+    batch_size: int = 1
 
     @property
     def label(self) -> str:
@@ -96,10 +101,12 @@ def load_rgb(image: np.ndarray | str | Path, what: str = "image") -> np.ndarray:
         path = Path(image)
         if not path.is_file():
             raise FileNotFoundError(f"{what} file not found: {path}")
-        from PIL import Image
+        from humanseg.video import VideoError, read_image
 
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+        try:
+            return read_image(path)
+        except VideoError as err:
+            raise ValueError(f"{what}: {err}; give an image file (PNG or JPEG), e.g. a frame of the empty scene") from None
     try:
         return validate_frame(image)
     except ValueError as err:

@@ -198,6 +198,7 @@ def segment_folder(
     margin_px: int | None = None,
     height_at: HeightAt | None = None,
     progress: bool = False,
+    masks_only: bool = False,
 ) -> FolderResult:
     """Segment every clip of ``sources`` (folders, glob patterns or files; see :func:`find_clips`) into
     ``out_dir/<clip>/`` as :func:`humanseg.segment.segment_video` does, and write ``out_dir/summary.csv``: one
@@ -208,7 +209,8 @@ def segment_folder(
     not run again; their rows come from the ``clip.json`` in their folder. Without it a clip's earlier folder is
     replaced. Segmenters are built once and reset before each clip. ``stats``, ``anonymise``, ``margin_px``,
     ``height_at``: as :class:`humanseg.segment.ExtraOutputs` (people are always counted, for the summary).
-    ``progress``: one tqdm bar over the frames of all clips still to run.
+    ``progress``: one tqdm bar over the frames of all clips still to run; ``masks_only`` as
+    :func:`humanseg.segment.segment_video`.
     """
     from humanseg.progress import bar
 
@@ -238,7 +240,7 @@ def segment_folder(
     )
     run = functools.partial(
         segment_video, segmenters=segs, plate=plate_arr, max_frames=max_frames, step=step, save_pngs=save_pngs,
-        side_by_side=side_by_side, extras=extras,
+        side_by_side=side_by_side, extras=extras, masks_only=masks_only,
     )  # fmt: skip
     try:
         with bar(total=total or None, desc="segment", unit="frame", enabled=progress) as shown:

@@ -42,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pngs", action="store_true", help="also write each method's masks as 0/255 PNGs + a zip")
     parser.add_argument("--no-side-by-side", action="store_true", help="skip the side_by_side.mp4 comparison video")
     parser.add_argument(
+        "--masks-only",
+        action="store_true",
+        help="write each method's mask video (and --pngs, --stats, --anonymise) only: no overlay or side-by-side "
+        "video (the fast path for long footage)",
+    )
+    parser.add_argument(
         "--stats",
         action="store_true",
         help="per method: people per frame (counts.csv + counts.png) and an occupancy heatmap (occupancy.npy + .png)",
@@ -121,6 +127,7 @@ def _run_clip(args: argparse.Namespace, height_at: HeightAt | None) -> int:
         side_by_side=not args.no_side_by_side,
         progress=True,
         extras=extras,
+        masks_only=args.masks_only,
     )
 
     print(
@@ -169,6 +176,7 @@ def _run_folder(args: argparse.Namespace, height_at: HeightAt | None) -> int:
         margin_px=args.margin,
         height_at=height_at,
         progress=True,
+        masks_only=args.masks_only,
     )
     done = result.ran - result.failed
     print(f"{done} clip(s) segmented, {result.skipped} skipped (done by an earlier run), {result.failed} failed")

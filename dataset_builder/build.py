@@ -29,6 +29,7 @@ from dataset_builder.backgrounds import background_files, encode_png
 from dataset_builder.composite import CompositeConfig, Compositor, prepare_actor
 from dataset_builder.perspective import PerspectiveModel
 from dataset_builder.silhouettes import SilhouetteInfo, index_path, load_index, read_silhouette
+from humanseg.checks import check_frame_size, check_output_dir
 from humanseg.files import atomic_write
 from humanseg.sizes import parse_size
 from humanseg.video import read_image, read_label
@@ -274,7 +275,7 @@ def build_dataset(
     config = config or CompositeConfig()
     if max_actors is not None:
         config = replace(config, max_actors=int(max_actors))
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
 
     # --- inputs -------------------------------------------------------------------------------------------
     plate_files = background_files(plates)
@@ -287,6 +288,7 @@ def build_dataset(
                 f"{plate_size[0]}x{plate_size[1]}; give plates of one camera view (same size)"
             )
     hw = parse_size(size, minimum=MIN_SIZE) if size is not None else (plate_size[1], plate_size[0])
+    check_frame_size(hw[1], hw[0], f"--size {hw[0]}x{hw[1]}" if size is not None else plate_files[0])
     interp = cv2.INTER_AREA if hw[0] < plate_size[1] else cv2.INTER_LINEAR
     site_plates = [cv2.resize(p, (hw[1], hw[0]), interpolation=interp) if p.shape[:2] != hw else p for p in raw_plates]
     width_scale = (hw[1] / plate_size[0]) / (hw[0] / plate_size[1])
@@ -409,7 +411,11 @@ def read_manifest(dataset: str | Path) -> dict:
     if not path.is_file():
         hint = " (a build was interrupted: rerun the same build command to resume it)" if (path.parent / STATE_NAME).is_file() else ""
         raise FileNotFoundError(f"{path}: no dataset manifest{hint}")
-    data = json.loads(path.read_text())
-    if data.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {data.get('format')!r}, expected {FORMAT!r}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); rebuild the dataset (same command, --overwrite)") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{path}: format {found!r}, expected {FORMAT!r}; rebuild the dataset (same command, --overwrite)")
     return data

@@ -36,8 +36,10 @@ def _bar(desc: str, unit: str):
 
 def _plates(args: argparse.Namespace) -> int:
     from dataset_builder.backgrounds import estimate_plates, people_masker, plate_error, save_plates
+    from humanseg.checks import check_output_dir
     from humanseg.video import read_image
 
+    check_output_dir(args.out)
     people = people_masker(args.people) if args.people else None
     with _bar("reading frames", "frame") as progress:
         plates = estimate_plates(args.source, args.count, samples=args.samples, progress=progress, people=people)
@@ -63,7 +65,11 @@ def _silhouettes(args: argparse.Namespace) -> int:
         contact_sheet,
         extract_silhouettes,
     )
+    from humanseg.checks import check_output_dir, check_output_file
 
+    check_output_dir(args.out)
+    if args.sheet:
+        check_output_file(args.sheet, "--sheet")
     person = MASK_FILTER if args.method == "masks" else PersonFilter()
     if args.min_height is not None:
         person = replace(person, min_height=args.min_height)

@@ -10,10 +10,14 @@ because writers such as ``cv2.imwrite`` and video muxers pick the format from it
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+#: The temporary names :func:`atomic_path` makes: ``.<stem>.<pid>-<8 hex>.tmp<suffix>``.
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp(\.[^.]*)?$")
 
 
 @contextmanager
@@ -46,3 +50,29 @@ def atomic_write(path: str | Path, data: bytes | str, *, fsync: bool = False) ->
                 f.flush()
                 os.fsync(f.fileno())
     return Path(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_path` left in ``folder`` when its process was killed mid-write;
+    return them. Only files with its exact name pattern whose writing process is gone are removed: a live
+    writer's file (this process, another rank, the app) is never touched."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        match = _TEMP_NAME.match(path.name)
+        if match and path.is_file() and not path.is_symlink() and not _alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -39,8 +39,10 @@ import torch
 import torch.nn.functional as F
 
 from humanseg.checkpoint import capture_rng_state, read_checkpoint, restore_rng_state
+from humanseg.checks import check_output_dir
 from humanseg.device import choose_device
 from humanseg.distributed import Distributed
+from humanseg.files import remove_stale_temps
 from humanseg.models import DEFAULT_PRESET, ModelConfig, build_model, compose_input, get_preset
 from humanseg.run_folder import RunFolder
 from humanseg.trainset import AUGMENTATIONS, TrainSet, augment_batch, class_weights, load_dataset
@@ -65,6 +67,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "augment": "paper",
     },
 }
+
+#: The longest time budget accepted, in minutes (one year): anything longer is a typo or "no limit".
+MAX_MINUTES = 525_600
 
 #: Options that may change when a run is resumed (they do not change what a step computes).
 RESUME_OVERRIDABLE = frozenset({"minutes", "epochs", "val_every", "workers", "device", "threads"})
@@ -114,8 +119,13 @@ class TrainConfig:
                 raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
         if self.minutes is None and self.epochs is None:
             raise ValueError("give a time budget (minutes) or a number of epochs, or both; both are None")
-        if self.minutes is not None and not self.minutes > 0:
-            raise ValueError(f"minutes must be > 0, got {self.minutes}")
+        if self.minutes is not None and not 0 < self.minutes <= MAX_MINUTES:
+            # inf, NaN and 1e308 are refused rather than read as "no limit": a budget is a promise to stop, and
+            # an epoch count alone is the way to say "no time limit".
+            raise ValueError(
+                f"minutes must be a number > 0 and at most {MAX_MINUTES} (one year), got {self.minutes}; "
+                "for no time limit give --epochs without --minutes"
+            )
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -392,12 +402,42 @@ def train(
     config.validate()
     dist = Distributed.from_env()
     threads_before = torch.get_num_threads()
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir)
+    existed = out_dir.exists()
+    run: TrainingRun | None = None
     try:
         with dist.process_group(cuda=choose_device(config.device).type == "cuda"):
             run = TrainingRun(config, dataset_dir, out_dir, val_sequences, resume, stop, dist, progress)
             yield from run.events()
+    except Exception:
+        if not resume and dist.main:
+            _remove_failed_run(out_dir, run.folder.written if run is not None else set(), existed)
+        raise
     finally:
         torch.set_num_threads(threads_before)  # the thread count is process-wide: leave it as found
+
+
+def _remove_failed_run(out_dir: Path, written: set[str], existed: bool) -> None:
+    """A new run that failed before its first checkpoint leaves nothing behind (no dead run folder)."""
+    if (out_dir / "last.pt").exists():
+        return  # it trained: keep what it saved, it can be resumed
+    for name in written:
+        (out_dir / name).unlink(missing_ok=True)
+    if not existed and out_dir.is_dir() and not any(out_dir.iterdir()):
+        out_dir.rmdir()
+
+
+def _check_val_sequence(root: Path) -> None:
+    """Refuse a validation sequence that would fail at the first validation: unreadable, or without labels."""
+    from humanseg.video import load_sequence
+
+    seq = load_sequence(root)  # checks every frame's and mask's size from the file headers
+    if not seq.scored_items():
+        raise ValueError(
+            f"validation sequence {root} has no labelled frame to score (inside its temporal ROI); "
+            "add ground-truth masks, or leave it out of --val"
+        )
 
 
 class TrainingRun:
@@ -424,6 +464,9 @@ class TrainingRun:
         for seq in self.val_sequences:
             if not seq.is_dir():
                 raise FileNotFoundError(f"validation sequence folder not found: {seq}")
+            _check_val_sequence(seq)  # every item, before step 1: a bad mask must not cost an epoch
+        if dist.main:
+            remove_stale_temps(out_dir)  # a killed run's half-written checkpoint
         last = self.folder.last
         saved: dict[str, Any] | None = None
         if resume:
@@ -599,6 +642,12 @@ class TrainingRun:
         finally:
             prefetch.close()
 
+        if code == 2 and self.step == 0:
+            # An untrained best.pt would look like a result: write nothing (train() removes config.json).
+            raise ValueError(
+                f"the time budget of {config.minutes:g} minutes ran out before the first training step (setting "
+                f"up took {self.elapsed():.1f} s); give --minutes 1 or more, or --epochs"
+            )
         reason = {1: "epoch limit reached", 2: "time budget used", 3: "stopped on request"}[code]
         if code != 3 and self.step != last_val_step:
             yield from self.validate_and_save()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 import traceback
@@ -133,10 +134,18 @@ class TrainingJob:
         except USER_ERRORS as err:
             self.error = str(err)
             self.log.append(f"error: {err}")
+            self._drop_dead_run()
         except Exception as err:  # a bug: keep the app serving, show it, and log the traceback
             traceback.print_exc()
             self.error = f"{type(err).__name__}: {err}"
             self.log.append(f"error: {self.error}")
+            self._drop_dead_run()
+
+    def _drop_dead_run(self) -> None:
+        """A run that failed before its first checkpoint leaves no folder in the run list (only its log was in it);
+        one with a last.pt is kept, it can be resumed."""
+        if self.run_dir is not None and self.run_dir.is_dir() and not (self.run_dir / "last.pt").exists():
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def _logged(self, event: Any) -> bool:
         """Every event goes to the log except step events, one per LOG_EVERY_S (and the first)."""

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from humanseg.checks import check_frame_size
 from humanseg.progress import bar
 
 DATASET_FORMAT = "humanseg-dataset/1"
@@ -87,8 +88,15 @@ def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:
             f"no dataset manifest at {path}; build a dataset first with `python -m dataset_builder` "
             "(the manifest is written last, so its absence can also mean an interrupted build)"
         )
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != DATASET_FORMAT:
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); the dataset is damaged: rebuild it with `python -m dataset_builder "
+            "build` (same command, --overwrite)"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != DATASET_FORMAT:
+        manifest = manifest if isinstance(manifest, dict) else {}
         raise ValueError(f"{path}: format {manifest.get('format')!r} is not {DATASET_FORMAT!r}")
     samples = manifest.get("samples")
     if not isinstance(samples, list) or not samples:
@@ -112,15 +120,20 @@ def _read_rgb(path: Path, size: tuple[int, int] | None) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _read_mask(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    import cv2
-    from PIL import Image
+def _read_mask(path: Path) -> np.ndarray:
+    """The mask as gray 'L' values (thresholded after any resize, as the training size asks); a missing or
+    undecodable file is a VideoError naming it."""
+    from humanseg.video import read_label
 
-    with Image.open(path) as im:  # palette PNGs decode correctly only through convert('L')
-        mask = np.asarray(im.convert("L"))
-    if size is not None and mask.shape != tuple(size):
-        mask = cv2.resize(mask, (size[1], size[0]), interpolation=_interp(mask.shape, size))
-    return (mask >= 128).astype(np.uint8)
+    return read_label(path)
+
+
+def _resized(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    if array.shape[:2] == tuple(size):
+        return array
+    return cv2.resize(array, (size[1], size[0]), interpolation=_interp(array.shape[:2], size))
 
 
 def _interp(src: tuple[int, ...], dst: tuple[int, int]) -> int:
@@ -145,6 +158,7 @@ def load_dataset(dataset_dir: str | Path, size: tuple[int, int] | None = None, p
         first = _read_rgb(root / samples[0]["image"], None)
         size = first.shape[:2]
     size = (int(size[0]), int(size[1]))
+    check_frame_size(size[1], size[0], f"{root} (training size)")
 
     iterator = bar(samples, desc="loading dataset", unit="img", enabled=progress, leave=False)
     n = len(samples)
@@ -152,8 +166,15 @@ def load_dataset(dataset_dir: str | Path, size: tuple[int, int] | None = None, p
     masks = torch.empty((n, *size), dtype=torch.uint8)
     plate_index = torch.zeros(n, dtype=torch.int64)
     for i, s in enumerate(iterator):
-        images[i] = torch.from_numpy(_read_rgb(root / s["image"], size)).permute(2, 0, 1)
-        masks[i] = torch.from_numpy(_read_mask(root / s["mask"], size))
+        image, mask = _read_rgb(root / s["image"], None), _read_mask(root / s["mask"])
+        if mask.shape != image.shape[:2]:
+            # Resizing it would train on people shifted away from where they are in the image.
+            raise ValueError(
+                f"{root / s['mask']}: mask is {mask.shape[1]}x{mask.shape[0]} but its image {s['image']} is "
+                f"{image.shape[1]}x{image.shape[0]}; every mask must have its image's size (rebuild the dataset)"
+            )
+        images[i] = torch.from_numpy(_resized(image, size)).permute(2, 0, 1)
+        masks[i] = torch.from_numpy((_resized(mask, size) >= 128).astype(np.uint8))
         if s.get("plate"):
             plate_index[i] = plate_names.index(s["plate"])
     if plate_names:

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from humanseg.checks import check_frame_size
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ts"})
 DEFAULT_FOLDER_FPS = 25.0  # image folders carry no frame rate; CDnet/SBI footage is 25-30 fps
@@ -105,6 +107,14 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise VideoError(f"{path}: file not found") from err
     except (UnidentifiedImageError, OSError) as err:
         raise VideoError(f"{path}: not an image file PIL can read ({err})") from err
+
+
+def _check_frame_size(size: tuple[int, int], source: Path) -> None:
+    """A VideoError (so callers that skip broken clips skip this one too) for frames above the pixel limit."""
+    try:
+        check_frame_size(size[0], size[1], source)
+    except ValueError as err:
+        raise VideoError(str(err)) from None
 
 
 def frame_number(path: str | Path) -> int | None:
@@ -263,6 +273,7 @@ def load_sequence(root: str | Path) -> Sequence:
     items = [SequenceItem(n, by_number[n], labels.get(n)) for n in sorted(by_number)]
 
     size = _image_size(items[0].image)
+    _check_frame_size(size, items[0].image)
     for item in items:
         w_h = _image_size(item.image)
         if w_h != size:
@@ -377,9 +388,20 @@ class ImageFolderReader(FrameReader):
     def __init__(self, folder: Path, step: int = 1, max_frames: int | None = None, fps: float = DEFAULT_FOLDER_FPS):
         super().__init__(folder, step, max_frames)
         self.paths = list_images(folder)
-        first = read_image(self.paths[0])  # decoded once: it fixes the size and is the first frame yielded
+        self.size = _image_size(self.paths[0])
+        _check_frame_size(self.size, self.paths[0])
+        # Every frame that will be read must have the first one's size; the headers say so without decoding, so
+        # a folder whose images change size half way is refused before any output is written.
+        used = self.paths[:: self.step][: max_frames or None]
+        for path in used[1:]:
+            if _image_size(path) != self.size:
+                w, h = _image_size(path)
+                raise VideoError(
+                    f"{path}: frame size {w}x{h} differs from the first frame's {self.size[0]}x{self.size[1]} "
+                    f"({self.paths[0].name}); make every image of the folder one size"
+                )
+        first = read_image(self.paths[0])  # decoded once: the first frame yielded
         self._first: np.ndarray | None = first
-        self.size = (first.shape[1], first.shape[0])
         self.source_fps = float(fps)
         self.fps = self.source_fps / step
         self.frame_count = self._limit(len(self.paths))
@@ -435,6 +457,7 @@ class VideoFileReader(FrameReader):
             except StopIteration:
                 raise VideoError(f"{path}: video stream has zero frames") from None
             self.size = (self._first.shape[1], self._first.shape[0])
+            _check_frame_size(self.size, path)
             self.frame_count = self._limit(declared)
         except BaseException:
             self.close()

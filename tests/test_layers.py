@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "humanseg.progress": 0,
     "humanseg.files": 0,
     "humanseg.sizes": 0,
+    "humanseg.checks": 0,
     "humanseg.device": 0,
     "humanseg.distributed": 0,
     # 1 networks and their files

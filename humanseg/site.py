@@ -289,7 +289,7 @@ def build_site_dataset(
     if (out / "manifest.json").is_file():
         raise ValueError(f"A dataset named {out.name!r} already exists in this site; choose another name.")
     build_dataset(
-        site.plates_dir,
+        site.plates(),  # not the folder: links that lead out of the workspace are left out
         [silhouette_folder(site, s) for s in sets],
         out,
         count,

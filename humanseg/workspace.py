@@ -137,8 +137,12 @@ class Site:
         return self.root / "outputs"
 
     def plates(self) -> list[Path]:
-        """Plate images, by name."""
-        return _files(self.plates_dir, IMAGE_SUFFIXES)
+        """Plate images, by name; links that lead outside the workspace are left out (see :meth:`stray_plates`)."""
+        return [p for p in _files(self.plates_dir, IMAGE_SUFFIXES) if _inside(p, self.root.parent)]
+
+    def stray_plates(self) -> list[Path]:
+        """Plate entries that are links leading outside the workspace: never read or served, only reported."""
+        return [p for p in _files(self.plates_dir, IMAGE_SUFFIXES) if not _inside(p, self.root.parent)]
 
     def clips(self) -> list[Path]:
         """Uploaded site clips, by name."""
@@ -176,6 +180,11 @@ class Site:
             if others:
                 found.append(others[-1])
         return found
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path``, links followed, lies inside ``folder``."""
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def _files(folder: Path, suffixes: Iterable[str]) -> list[Path]:
@@ -317,7 +326,7 @@ def label_folder(folder: str | Path) -> Path:
         if any(frame_number(p) is not None for p in images):
             return c
     raise ValueError(
-        f"no numbered mask images found in the zip ({folder.name}); expected groundtruth/gtNNNNNN.png (CDnet), "
+        "no numbered mask images found in the zip; expected groundtruth/gtNNNNNN.png (CDnet), "
         "Annotations/NNNNN.png (DAVIS) or numbered PNGs at the top level"
     )
 
@@ -340,17 +349,38 @@ def clip_to_sequence(
     its masks is a ``ValueError`` naming both ranges. ``progress``: True shows a tqdm bar (see humanseg.progress),
     a callable gets ``(frames done, total)``.
     """
-    from PIL import Image
-
-    from humanseg.video import read_label
-
     labels, out = Path(labels), Path(out_dir)
     masks = {n: p for p in list_images(labels) if (n := frame_number(p)) is not None}
     if not masks:
         raise ValueError(f"{labels}: no mask file has a frame number in its name (e.g. gt000001.png)")
     start = 0 if min(masks) == 0 else 1
-    if out.exists():
-        shutil.rmtree(out)
+    # Written into a hidden temporary folder and renamed when complete: a failure half way (an unreadable
+    # mask, a cut-off clip) leaves no sequence with a few frames where the actor list would show it.
+    final, out = out, out.with_name(f".{out.name}.{os.getpid()}-{time.monotonic_ns()}.tmp")
+    try:
+        _write_sequence(clip, masks, labels, out, start, max_frames, progress)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(out, final)
+    finally:
+        if out.exists():
+            shutil.rmtree(out)
+    return final
+
+
+def _write_sequence(
+    clip: str | Path,
+    masks: dict[int, Path],
+    labels: Path,
+    out: Path,
+    start: int,
+    max_frames: int | None,
+    progress: bool | Callable[[int, int | None], None],
+) -> None:
+    from PIL import Image
+
+    from humanseg.video import read_label
+
     (out / "input").mkdir(parents=True)
     (out / "groundtruth").mkdir()
     written = 0
@@ -365,7 +395,13 @@ def clip_to_sequence(
             number = start + i
             Image.fromarray(frame).save(out / "input" / f"in{number:06d}.jpg", quality=95)
             if number in masks:
-                label = read_label(masks[number])
+                try:
+                    label = read_label(masks[number])
+                except VideoError as err:  # its message would show the temporary unzip folder: name the member
+                    raise ValueError(
+                        f"mask {masks[number].relative_to(labels).as_posix()} cannot be read as an image; zip the "
+                        "masks as PNG files (8-bit gray or palette)"
+                    ) from err
                 if label.shape != frame.shape[:2]:
                     raise ValueError(
                         f"mask {masks[number].name} is {label.shape[1]}x{label.shape[0]} but the clip's frames are "
@@ -383,7 +419,6 @@ def clip_to_sequence(
             f"(frames {start}-{start + written - 1} were read); number the masks like the frames, "
             "gt000001.png for the first frame"
         )
-    return out
 
 
 def import_sequence_zip(zip_path: str | Path, folder: str | Path, name: str, *, require_labels: bool = True) -> Path:

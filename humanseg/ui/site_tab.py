@@ -155,13 +155,21 @@ class SiteTab:
         sets = rules.silhouette_sets(site)
         latest = rules.latest_dataset(site)
         preview = latest / "preview.png" if latest is not None else None
+        info = rules.dataset_summary(latest) if latest is not None else ""
+        stray = site.stray_plates()
+        if stray:
+            # A link out of the workspace is never served; say so instead of failing the whole overview.
+            names = ", ".join(f"plates/{p.name}" for p in stray)
+            warning = f"Skipped {names}: a link to a file outside the workspace; copy the image in instead."
+            gr.Warning(warning)
+            info = f"{warning}\n\n{info}"
         return {
             self.plates_gallery: _gallery(site.plates()),
             self.harvest_clip: gr.update(choices=clips, value=clips[-1] if clips else None),
             **self._silhouettes(site, sets[-1] if sets else None),
             self.build_sets: gr.update(choices=sets, value=sets),
             self.dataset_preview: str(preview) if preview is not None and preview.is_file() else None,
-            self.dataset_info: rules.dataset_summary(latest) if latest is not None else "",
+            self.dataset_info: info,
         }
 
     def _silhouettes(self, site: ws.Site | None, set_name: str | None) -> dict:

@@ -7,10 +7,12 @@ import pytest
 from PIL import Image
 
 from humanseg.occupancy import (
+    CALIBRATION_MIN_BLOBS,
     PERSON_AREA_FACTOR,
     SCALE_PX,
     CountRow,
     OccupancyAccumulator,
+    PersonSize,
     count_people,
     counts_csv_text,
     default_min_pixels,
@@ -74,6 +76,27 @@ def test_blob_size_rounds_to_whole_people_halves_up():
     assert found.person_pixels == 396 + 432 + 720
 
 
+def test_a_blob_under_half_a_person_counts_as_none_but_stays_in_the_pixels():
+    m = np.zeros((H, W), bool)
+    m[10:46, 0:4] = True  # 144 px = 0.5 of a 288 px person: halves round up -> 1
+    m[10:21, 30:43] = True  # 143 px = 0.497 -> 0 (a shadow, a bag, a cut-off leg)
+    found = count_people(m, height_at=flat_perspective)
+    assert found.count == 1
+    assert found.person_pixels == 144 + 143 and found.people[15, 35]  # the heatmap still shows where it was
+    np.testing.assert_allclose(found.sizes, [144 / 288, 143 / 288], rtol=1e-6)
+    assert np.isnan(count_people(m).sizes).all() and count_people(m).count == 2  # no perspective: blobs
+
+
+def test_single_is_one_persons_blob_in_these_masks():
+    m = np.zeros((H, W), bool)
+    m[10:55, 0:8] = True  # 360 px = 1.25 people of k
+    m[10:55, 30:46] = True  # 720 px = 2.5 -> 3 with ground-truth-like masks
+    assert count_people(m, height_at=flat_perspective).count == 1 + 3
+    assert count_people(m, height_at=flat_perspective, single=1.25).count == 1 + 2  # 1.0 and 2.0 people
+    with pytest.raises(ValueError, match="single .* must be > 0, got 0"):
+        count_people(m, height_at=flat_perspective, single=0.0)
+
+
 def test_the_perspective_is_read_at_each_blobs_feet_row():
     seen = []
 
@@ -126,6 +149,7 @@ def test_accumulator_rows_heatmap_and_csv_are_exact(tmp_path):
         CountRow(20, 5.0, 0, 0),
     ]
     np.testing.assert_array_equal(acc.counts, [3, 3, 3, 3, 2, 0])
+    assert acc.person_size.blobs == 11 and acc.single == 1.0  # too few blobs to learn from: k as measured
     heat = acc.heatmap
     assert heat.dtype == np.float32 and heat.shape == (H, W)
     assert heat[20, 72] == np.float32(4 / 6)  # C: frames 0-3 of 6
@@ -180,3 +204,34 @@ def test_accumulator_errors_name_the_problem():
         acc.add(1, np.zeros((10, 10), bool))
     with pytest.raises(ValueError, match="fps must be > 0"):
         OccupancyAccumulator(fps=0)
+
+
+def test_accumulator_learns_one_persons_size_from_the_clip_and_recounts_every_frame():
+    """60 frames of one person whose mask is 1.25 times ground truth (8 x 45 = 360 px at 288 px a person); in
+    the first 10 a pair of them (720 px) walks side by side. With the fixed k the pair is 2.5 -> 3 people."""
+    acc = OccupancyAccumulator(fps=10.0, height_at=flat_perspective)
+    returned = []
+    for i in range(60):
+        m = np.zeros((H, W), bool)
+        m[10:55, 4:12] = True
+        if i < 10:
+            m[10:55, 40:56] = True
+        returned.append(acc.add(i, m).count)
+    assert acc.person_size.blobs == 70 >= CALIBRATION_MIN_BLOBS
+    # The mode of the sizes, to the 2% bin: the lone person's 1.25, not the pair's 2.5 or the median.
+    assert acc.single == pytest.approx(1.25, rel=0.02)
+    assert [r.count for r in acc.rows] == [3] * 10 + [1] * 50  # the pair is 2.0 people of 1.25
+    np.testing.assert_array_equal(acc.counts, [3] * 10 + [1] * 50)
+    assert acc.rows[0] == CountRow(0, 0.0, 3, 1080)
+    # add() counts live with what it knows: before 50 blobs, ground-truth k (1 + 3), then the clip's own size.
+    assert returned == [4] * 10 + [1] * 50
+
+
+def test_person_size_leaves_out_blobs_without_a_height_and_implausible_sizes():
+    size = PersonSize()
+    size.add(np.array([np.nan, 0.0, -1.0, 0.2, 4.5]))  # no perspective, empty, beyond 1/4 .. 4 of k
+    assert size.blobs == 0 and size.single == 1.0
+    size.add(np.full(CALIBRATION_MIN_BLOBS - 1, 0.8, np.float32))
+    assert size.single == 1.0  # one blob short of learning
+    size.add(np.array([0.8]))
+    assert size.single == pytest.approx(0.8, rel=0.02)  # thinner masks than ground truth: people count whole

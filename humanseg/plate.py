@@ -20,7 +20,9 @@ Only numpy is needed at import; OpenCV and torch are imported by the functions t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -119,17 +121,71 @@ def plate_probability(
     """The soft rule on RGB ``uint8`` ``H x W x 3`` images: person probability, ``float32`` ``H x W`` in [0, 1].
 
     Ramp on the Euclidean distance, then an opening and a closing (grey-level, so the result stays soft) with
-    radii given at 240 rows and scaled to the frame's height.
+    radii given at 240 rows and scaled to the frame's height. Computed on integer codes (see
+    :func:`distance_codes`) where the rule allows, with the very same result as on floats, in half the time.
     """
+    check_same_size(frame, plate)
+    table = code_table(rule)
+    if table is None:
+        prob = ramp_probability(rgb_distance(frame, plate), rule)
+        return morphology(prob, rule, frame.shape[0], window=window)
+    return table[morphology(distance_codes(frame, plate, rule), rule, frame.shape[0], window=window)]
+
+
+def _code_range(rule: PlateRule) -> tuple[int, int]:
+    """(first, last) squared distance: at and below ``first`` the probability is 0, at and above ``last`` 1 (one
+    step outside the ramp, so a hard rule, ``ramp=0``, has a 0 and a 1 too)."""
+    high = rule.threshold + rule.ramp / 2
+    return max(0, math.floor(max(rule.low, 0.0) ** 2) - 1), math.ceil(high**2) + 1
+
+
+@lru_cache(maxsize=16)
+def code_table(rule: PlateRule = DEFAULT_RULE) -> np.ndarray | None:
+    """The probability of each code of :func:`distance_codes` (``float32``, non-decreasing), or ``None`` when the
+    rule's ramp ends beyond distance 255 (codes are ``uint16`` squared distances; such rules use floats).
+
+    Exact: code ``k`` is squared distance ``first + k``, an integer, whose float32 square root and ramp are what
+    :func:`rgb_distance` and :func:`ramp_probability` give for that pixel.
+    """
+    first, last = _code_range(rule)
+    if last > np.iinfo(np.uint16).max:
+        return None
+    table = ramp_probability(np.sqrt(np.arange(first, last + 1, dtype=np.float32)), rule)
+    table.flags.writeable = False  # shared by every caller through the cache
+    return table
+
+
+def distance_codes(frame: np.ndarray, plate: np.ndarray, rule: PlateRule = DEFAULT_RULE) -> np.ndarray:
+    """The squared RGB distance of two ``uint8`` images as ``uint16`` codes into :func:`code_table` (clamped to the
+    ramp: below it probability 0, above it 1). A probability is ``code_table(rule)[codes]``; as the table never
+    decreases, grey-level morphology on codes then the table equals the table then morphology on floats.
+    Raises ``ValueError`` for a rule without a table."""
     import cv2
 
-    check_same_size(frame, plate)
-    prob = ramp_probability(rgb_distance(frame, plate), rule)
+    if code_table(rule) is None:
+        raise ValueError(f"{rule} ramps beyond RGB distance 255, which integer codes do not cover; use floats")
+    first, last = _code_range(rule)
+    diff = cv2.absdiff(frame, plate)
+    # Per-channel squares fit uint16; their sum saturates at 65535, which is above the ramp, so clamping is exact.
+    squares = cv2.multiply(diff, diff, dtype=cv2.CV_16U)
+    codes = cv2.transform(squares, _CHANNEL_SUM).reshape(frame.shape[:2])
+    codes = cv2.subtract(codes, first)
+    return np.minimum(codes, last - first, out=codes)
+
+
+_CHANNEL_SUM = np.ones((1, 3), np.float32)
+
+
+def morphology(image: np.ndarray, rule: PlateRule, height: int, *, window: str = "ellipse") -> np.ndarray:
+    """The rule's grey-level opening then closing of ``image`` (probabilities or codes, ``H x W``), with radii for
+    frames ``height`` rows high (pass the whole frame's height when ``image`` is a crop of it)."""
+    import cv2
+
     shape = _window_shape(window, cv2)
-    for op, r in zip((cv2.MORPH_OPEN, cv2.MORPH_CLOSE), rule.radii(frame.shape[0]), strict=True):
+    for op, r in zip((cv2.MORPH_OPEN, cv2.MORPH_CLOSE), rule.radii(height), strict=True):
         if r >= 1:
-            prob = cv2.morphologyEx(prob, op, cv2.getStructuringElement(shape, (2 * r + 1, 2 * r + 1)))
-    return prob
+            image = cv2.morphologyEx(image, op, cv2.getStructuringElement(shape, (2 * r + 1, 2 * r + 1)))
+    return image
 
 
 def plate_probability_torch(

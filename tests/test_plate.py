@@ -103,3 +103,37 @@ def test_bad_parameters_name_the_value_and_the_fix():
         plate_rule.PlateRule(0)
     with pytest.raises(ValueError, match="radii must be >= 0, got open=-1"):
         plate_rule.PlateRule(open_radius=-1)
+
+
+def _float_rule(frame: np.ndarray, plate: np.ndarray, rule: plate_rule.PlateRule) -> np.ndarray:
+    """The rule as first written, on floats: distance, ramp, then morphology on probabilities."""
+    prob = plate_rule.ramp_probability(plate_rule.rgb_distance(frame, plate), rule)
+    return plate_rule.morphology(prob, rule, frame.shape[0])
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        plate_rule.DEFAULT_RULE,
+        plate_rule.PlateRule(threshold=35.0, ramp=0.0),  # hard: a 0 and a 1 only
+        plate_rule.PlateRule(threshold=20.3, ramp=7.7, open_radius=2, close_radius=0),
+        plate_rule.PlateRule(threshold=5.0, ramp=9.0),  # ramp starting at distance 0.5
+        plate_rule.PlateRule(threshold=150.0, ramp=100.0),
+    ],
+)
+def test_integer_codes_give_the_float_rule_bit_for_bit(rule: plate_rule.PlateRule) -> None:
+    rng = np.random.default_rng(1)
+    plate = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    # Every distance from 0 to far beyond the ramp, in blobs and as noise.
+    frame = np.clip(plate.astype(int) + rng.integers(-90, 91, plate.shape), 0, 255).astype(np.uint8)
+    frame[30:90, 40:80] = 255 - plate[30:90, 40:80]
+    assert np.array_equal(plate_rule.plate_probability(frame, plate, rule), _float_rule(frame, plate, rule))
+
+
+def test_rules_beyond_distance_255_use_floats() -> None:
+    far = plate_rule.PlateRule(threshold=300.0, ramp=100.0)
+    assert plate_rule.code_table(far) is None
+    frame, plate = _pair(h=16, w=16)
+    assert np.array_equal(plate_rule.plate_probability(frame, plate, far), _float_rule(frame, plate, far))
+    with pytest.raises(ValueError, match="beyond RGB distance 255"):
+        plate_rule.distance_codes(frame, plate, far)

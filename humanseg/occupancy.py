@@ -221,7 +221,7 @@ class OccupancyAccumulator:
         self.area_factor = area_factor
         self.threshold = threshold
         self.first_frame: np.ndarray | None = None
-        self._occupied: np.ndarray | None = None  # uint32 H x W: frames in which each pixel was a person
+        self._occupied: np.ndarray | None = None  # uint32 H x W: frames in which each pixel was in a blob
         self.person_size = PersonSize()
         # Columns, not row objects: 20 bytes a frame, and 4 bytes a blob to count it again at the end.
         self._frames = array("q")
@@ -283,7 +283,8 @@ class OccupancyAccumulator:
 
     @property
     def heatmap(self) -> np.ndarray:
-        """float32 H x W: for each pixel, the share of the added frames in which it was a person."""
+        """float32 H x W: for each pixel, the share of the added frames in which it was in a blob above the
+        minimum size."""
         if self._occupied is None:
             raise ValueError("no masks were added yet; call add(frame_index, mask) for each frame first")
         return (self._occupied / np.float64(self.frames)).astype(np.float32)

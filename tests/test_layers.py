@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "humanseg.anonymise": 3,
     "humanseg.occupancy": 3,
     "humanseg.footage": 3,
+    "humanseg.stream": 3,
     # 4 datasets (segmenters come in from the callers or from the registry)
     "dataset_builder.*": 4,
     # 5 training, validated with the evaluator users run

@@ -21,9 +21,13 @@ def _colour(text: str) -> tuple[int, int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from humanseg.anonymise import STYLES
+    from humanseg.cli import live
     from humanseg.segmenters import available  # the registry imports no backend: cheap
 
-    parser.add_argument("video", type=Path, help="video file (mp4/avi/mkv/webm) or image folder")
+    # A string, not a Path: Path("rtsp://host/x") would fold the URL's "//".
+    parser.add_argument(
+        "video", help="video file (mp4/avi/mkv/webm), image folder, or live stream (rtsp://... URL, /dev/videoN)"
+    )
     parser.add_argument(
         "--segmenter",
         "-s",
@@ -53,11 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--step", type=int, default=1, metavar="K", help="use every K-th frame (default 1)")
+    live.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from humanseg.anonymise import anonymise_video
+    from humanseg.stream import is_stream
 
+    if is_stream(args.video):
+        from humanseg.cli import live
+
+        return live.anonymise(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.step < 1:
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if args.margin is not None and args.margin < 0:
         raise ValueError(f"--margin must be >= 0 pixels, got {args.margin}")
     result = anonymise_video(
-        args.video,
+        Path(args.video),
         args.segmenter,
         args.out,
         args.style,

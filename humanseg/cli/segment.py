@@ -17,6 +17,7 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from humanseg.anonymise import STYLES
+    from humanseg.cli import live
     from humanseg.segmenters import available  # the registry imports no backend: cheap
 
     parser.add_argument(
@@ -24,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="VIDEO",
         help="video file (mp4/avi/mkv/webm), image folder, or CDnet/DAVIS folder; or a folder of clips, a glob "
-        "pattern (quoted) or several files: then every clip gets its own folder under --out, plus summary.csv",
+        "pattern (quoted) or several files: then every clip gets its own folder under --out, plus summary.csv; "
+        "or a live stream (rtsp://, http(s)://, udp://, tcp:// URL, or /dev/videoN): rotating files until stopped",
     )
     parser.add_argument(
         "--segmenter",
@@ -74,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-done", action="store_true", help="folders: skip clips whose output folder a finished run left"
     )
+    live.add_arguments(parser)
 
 
 def _height_at(spec: str | None, clips: list[str | Path]) -> HeightAt | None:
@@ -94,7 +97,12 @@ def _height_at(spec: str | None, clips: list[str | Path]) -> HeightAt | None:
 
 def run(args: argparse.Namespace) -> int:
     from humanseg.footage import find_clips, is_footage
+    from humanseg.stream import is_stream
 
+    if is_stream(args.video[0]):
+        from humanseg.cli import live
+
+        return live.segment(args)
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
     if args.step < 1:

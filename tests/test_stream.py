@@ -16,9 +16,14 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from humanseg.stream import LiveSource, is_stream, redact, segment_live
 from humanseg.video import VideoError
+
+pytest_plugins = ["app_fixtures"]  # the app test below launches the app once (only when it runs)
+# Gradio's queue calls a pandas option that pandas 3 deprecates; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
 SECRET = "s3cr3t-pa55"
 
@@ -217,3 +222,32 @@ def test_cli_segment_and_anonymise_take_a_url(tmp_path: Path, capsys: pytest.Cap
     assert rc == 0 and "stopped" in out and SECRET not in out
     (video,) = (tmp_path / "anon").iterdir()
     assert video.name.startswith("cam_") and video.suffix == ".mp4" and _decoded_frames(video) > 0
+
+
+def test_app_live_preview_stop_and_no_credentials(
+    app_server: object, client: object, tmp_path: Path, logs: pytest.LogCaptureFixture
+) -> None:
+    from gradio_client import Client
+
+    with _Camera([1000]) as camera:
+        job = client.submit(None, camera.url(), [], ["mog2"], "blur", "", api_name="/live")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("frames in" in str(o[1]) for o in job.outputs()):
+            time.sleep(0.2)
+        running = [o for o in job.outputs() if "frames in" in str(o[1])]
+        assert running, job.outputs()
+        preview, status, _ = running[-1]
+        assert "Live from `http://***@127.0.0.1" in status and "mog2" in status and "ms/frame" in status
+        assert Image.open(preview).size[0] == 2 * 160  # input | mog2 overlay
+        # Another browser session's Stop does not end this run; this session's does.
+        Client(app_server.url, verbose=False).predict(api_name="/stop_live")
+        time.sleep(1.0)
+        assert not job.done()
+        client.predict(api_name="/stop_live")
+        _, summary, files = job.result(timeout=20)
+    assert "Stopped." in summary and "skipped to stay live" in summary
+    kinds = sorted(Path(f).name.split("_")[1] for f in files)
+    assert kinds == ["anonymised", "mask", "overlay"]
+    assert all(_decoded_frames(Path(f)) > 0 for f in files)
+    everything = logs.text + summary + str(job.outputs())
+    assert SECRET not in everything and "viewer" not in everything

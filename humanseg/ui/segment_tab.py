@@ -1,10 +1,17 @@
 """Tab 3, segment: drop a clip, pick trained models and baselines; side-by-side video, overlay/mask videos, an
 anonymised video on request, each method's people count chart and occupancy heatmap, PNG zips, and CDnet metrics
-when ground truth is given. The run is :func:`humanseg.site.segment_clip`."""
+when ground truth is given. The run is :func:`humanseg.site.segment_clip`.
+
+Or a live camera: a stream URL segmented until Stop, with a preview about twice a second and rotating files
+(:func:`humanseg.stream.segment_live`). The URL stays in the browser session that typed it; what the page shows
+of it is redacted (no credentials), and the Stop button ends only that session's run."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -13,6 +20,9 @@ from humanseg import workspace as ws
 from humanseg.anonymise import STYLES
 from humanseg.segment import MethodOutput
 from humanseg.ui.common import APP, FILE_H, PROGRESS, Page, current_site, fail, positive_int, upload_path, user_errors
+
+if TYPE_CHECKING:
+    from humanseg.stream import LivePreview, LiveResult
 
 
 def baseline_choices() -> list[tuple[str, str]]:
@@ -23,6 +33,11 @@ def baseline_choices() -> list[tuple[str, str]]:
 
 
 NO_ANONYMISE = "off"
+PREVIEW_S = 0.5  # the live preview's refresh interval
+PREVIEW_WIDTH = 480  # px per tile of the live preview
+# Per browser session (Gradio's session hash): that session's live run's stop event. Nothing else of a run is
+# shared between sessions, the URL included.
+_LIVE_STOPS: dict[str, threading.Event] = {}
 VIEWS = ("overlay", "mask", "anonymised", "counts", "occupancy")  # one method's outputs, as the tab shows them
 
 
@@ -49,6 +64,13 @@ class SegmentTab:
                 self.video = gr.Video(
                     label="Clip: drag a video here", sources=["upload"], height=300, elem_id="seg-video"
                 )
+                with gr.Row():
+                    self.url = gr.Textbox(
+                        label="Or a live camera", scale=4, elem_id="live-url",
+                        placeholder="rtsp://user:pass@camera/stream, http(s)://, udp://, tcp:// URL, or /dev/video0",
+                    )  # fmt: skip
+                    self.live_btn = gr.Button("Start live", scale=1, min_width=90, elem_id="live-start")
+                    self.stop_btn = gr.Button("Stop", variant="stop", scale=1, min_width=90, elem_id="live-stop")
                 self.note = gr.Markdown(elem_id="seg-note")
                 self.models = gr.CheckboxGroup(
                     label="Trained models (this workspace)", choices=[],
@@ -77,6 +99,11 @@ class SegmentTab:
                     )  # fmt: skip
                 self.segment_btn = gr.Button("Segment", variant="primary")
             with gr.Column(scale=3):
+                self.live_preview = gr.Image(
+                    label="Live: input | each method (caption: name, ms/frame)", type="numpy", interactive=False,
+                    visible=False, elem_id="live-preview",
+                )  # fmt: skip
+                self.live_status = gr.Markdown(elem_id="live-status")
                 self.sbs_video = gr.Video(
                     label="Side by side: input | each method (caption: name, ms/frame)", interactive=False, height=320,
                     elem_id="sbs-video",
@@ -200,6 +227,84 @@ class SegmentTab:
         )
 
     @staticmethod
+    def live(
+        site_name: str | None,
+        url: str | None,
+        models: list[str] | None,
+        baselines: list[str] | None,
+        anonymise: str | None,
+        margin: str | None,
+        request: gr.Request,
+    ) -> Iterator[tuple]:
+        """Segment a live camera until Stop (or until the stream is lost for good): a preview of the input and
+        each method's overlay about twice a second with the running ms/frame, mask and overlay videos (and the
+        anonymised one, unless off) in rotating files, listed for download at the end."""
+        from humanseg.stream import is_stream, redact, segment_live
+
+        source = (url or "").strip()
+        if not is_stream(source):
+            raise fail(
+                f"Not a live stream: {redact(source)!r}. Type an rtsp://, http(s)://, udp:// or tcp:// URL, or a "
+                "capture device such as /dev/video0, into the live camera box."
+            )
+        if not models and not baselines:
+            raise fail("Pick at least one method: a trained model and/or a baseline.")
+        session = request.session_hash or "local"
+        if session in _LIVE_STOPS:
+            raise fail("A live run is already going on this page: press Stop first.")
+        style = None if anonymise in (None, "", NO_ANONYMISE) else anonymise
+        margin_px = None if not (margin or "").strip() else positive_int(margin.strip(), "Margin", minimum=0)
+        site = current_site(site_name) if site_name else None
+        out = ws.unique_path(site.outputs_dir if site else APP.workspace / ".outputs", ws.timestamp_name("live"))
+        trained = rules.trained_segmenters(APP.workspace, list(models or []))
+        latest: list[LivePreview] = []  # the newest preview only
+        outcome: dict[str, Any] = {}
+
+        def keep(preview: LivePreview) -> None:
+            latest[:] = [preview]
+
+        def work() -> None:
+            try:
+                outcome["result"] = segment_live(
+                    source, [*trained, *baselines], out, kinds=("mask", "overlay"), anonymise=style,
+                    margin_px=margin_px, stop=stop, on_frame=keep,
+                )  # fmt: skip
+            except BaseException as err:  # handed to the page below
+                outcome["error"] = err
+
+        shown = redact(source)
+        stop = _LIVE_STOPS[session] = threading.Event()
+        worker = threading.Thread(target=work, name="humanseg-live-app", daemon=True)
+        worker.start()
+        try:
+            yield gr.update(visible=True, value=None), f"Connecting to `{shown}` ...", gr.update()
+            while worker.is_alive():
+                worker.join(PREVIEW_S)
+                if latest:
+                    yield _preview_image(latest[-1]), _live_line(shown, latest[-1]), gr.update()
+        finally:  # Stop, an error, or the browser went away: the files are finished either way
+            stop.set()
+            worker.join()
+            for seg in trained:
+                seg.close()
+            _LIVE_STOPS.pop(session, None)
+        if "error" in outcome:
+            raise outcome["error"]
+        result: LiveResult = outcome["result"]
+        files = [str(p) for per in result.files.values() for paths in per.values() for p in paths]
+        final = _live_line(shown, latest[-1]) if latest else ""
+        ended = {"lost": f"The stream was lost: {result.error}", "stopped": "Stopped."}.get(result.stop, result.stop)
+        summary = f"{final}\n\n{ended} {len(files)} files in `{Path(result.out_dir).name}` (downloads below)."
+        yield (_preview_image(latest[-1]) if latest else gr.update()), summary, files
+
+    @staticmethod
+    def stop_live(request: gr.Request) -> None:
+        """End this browser session's live run; its current files are finished and renamed."""
+        stop = _LIVE_STOPS.get(request.session_hash or "local")
+        if stop is not None:
+            stop.set()
+
+    @staticmethod
     def show_method(state: dict, method: str | None) -> tuple[str | None, ...]:
         """The overlay, mask and anonymised videos, count chart and heatmap of one method of the last run."""
         return _method_views(state, method)
@@ -217,6 +322,14 @@ class SegmentTab:
              self.heatmap, self.files, self.summary, self.metrics, self.chart, self.state],
             api_name="segment", show_progress_on=[self.sbs_video],
         )  # fmt: skip
+        self.live_btn.click(
+            user_errors(self.live),
+            [page.site_dd, self.url, self.models, self.baselines, self.anonymise, self.margin],
+            [self.live_preview, self.live_status, self.files],
+            api_name="live", show_progress="hidden",
+        )  # fmt: skip
+        self.stop_btn.click(self.stop_live, None, None, api_name="stop_live")
+        page.demo.unload(self.stop_live)  # a closed page stops its live run (nobody could stop it otherwise)
         self.method_dd.input(
             self.show_method, [self.state, self.method_dd],
             [self.overlay_video, self.mask_video, self.anon_video, self.count_chart, self.heatmap],
@@ -224,3 +337,27 @@ class SegmentTab:
         )  # fmt: skip
         for name, event in runs_ended.items():
             event.then(self.trained_models, None, [self.models], api_name=f"trained_models_after_{name}")
+
+
+def _preview_image(preview: LivePreview) -> Any:
+    """Input | each method's overlay, captioned with its running ms/frame, at most :data:`PREVIEW_WIDTH` px a tile."""
+    import cv2
+
+    from humanseg.render import grid
+
+    frame = preview.frame
+    h, w = frame.shape[:2]
+    if w > PREVIEW_WIDTH:  # grid() scales every tile to the first one's size
+        frame = cv2.resize(frame, (PREVIEW_WIDTH, max(2, round(h * PREVIEW_WIDTH / w))), interpolation=cv2.INTER_AREA)
+    captions = ["input", *(f"{n}  {preview.ms_per_frame[n]:.0f} ms/frame" for n in preview.overlays)]
+    return grid([frame, *preview.overlays.values()], captions)
+
+
+def _live_line(shown: str, preview: LivePreview) -> str:
+    """The running figures of a live run (``shown``: the redacted URL)."""
+    rate = preview.frames / preview.seconds if preview.seconds > 0 else 0.0
+    methods = ", ".join(f"{n} {ms:.1f} ms/frame" for n, ms in preview.ms_per_frame.items())
+    return (
+        f"Live from `{shown}`: {preview.frames} frames in {preview.seconds:.0f} s ({rate:.1f} frames/s), "
+        f"{preview.skipped} skipped to stay live, {preview.reconnects} reconnection(s). {methods}"
+    )

@@ -120,7 +120,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: say which
-        raise ValueError(f"{path} is not a readable humanseg checkpoint ({err})") from err
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(
+            f"{path} is not a readable humanseg checkpoint ({reason}); it is truncated or another kind of file: "
+            "give a best.pt or last.pt written by `python -m humanseg train`"
+        ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path} is not a humanseg checkpoint (format {found!r}, expected {FORMAT!r})")

@@ -124,7 +124,7 @@ class TrainConfig:
             # an epoch count alone is the way to say "no time limit".
             raise ValueError(
                 f"minutes must be a number > 0 and at most {MAX_MINUTES} (one year), got {self.minutes}; "
-                "for no time limit give --epochs without --minutes"
+                "for no time limit, give a number of epochs and no minutes"
             )
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")

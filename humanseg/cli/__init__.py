@@ -20,6 +20,27 @@ COMMANDS: dict[str, str] = {
     "site-benchmark": "humanseg.cli.site_benchmark",
 }
 
+#: Each command's output options: (argparse dest, option, "dir" or "file"). They are checked before the command
+#: runs, so an output path that is a file (or lies under one) fails in a second, not after the work is done.
+OUTPUTS: dict[str, list[tuple[str, str, str]]] = {
+    "evaluate": [("json", "--json", "file"), ("chart", "--chart", "file"), ("save_masks", "--save-masks", "dir")],
+    "segment": [("out", "--out", "dir")],
+    "anonymise": [("out", "--out", "file")],
+    "train": [("out", "--out", "dir")],
+    "export": [("onnx", "--onnx", "file"), ("rembg", "--rembg", "file")],
+    "site-benchmark": [("out", "--out", "dir")],
+}
+
+
+def check_outputs(command: str, args: argparse.Namespace) -> None:
+    """Refuse (``ValueError``) an output path of ``command`` that cannot be written (see :data:`OUTPUTS`)."""
+    from humanseg.checks import check_output_dir, check_output_file
+
+    for dest, option, kind in OUTPUTS.get(command, []):
+        value = getattr(args, dest, None)
+        if value is not None:
+            (check_output_dir if kind == "dir" else check_output_file)(value, option)
+
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m humanseg", description=__doc__.splitlines()[0])
@@ -43,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[args.command])
     try:
+        check_outputs(args.command, args)
         return int(module.run(args) or 0)
     except (ValueError, FileNotFoundError) as err:
         # User mistakes: one clear line, no traceback.

@@ -19,7 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from humanseg.checks import check_output_file
     from humanseg.export import export_onnx, export_rembg, onnx_max_difference, rembg_model_dirs
     from humanseg.segmenters.base import load_rgb
 
@@ -27,9 +26,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nothing to export: give --onnx OUT.onnx and/or --rembg OUT.onnx")
     if args.plate is not None and args.rembg is None:
         raise ValueError("--plate is only used with --rembg (the --onnx graph takes the plate as an input)")
-    for option, out in (("--onnx", args.onnx), ("--rembg", args.rembg)):
-        if out is not None:
-            check_output_file(out, option)
     if args.plate is not None:
         load_rgb(args.plate, "--plate")  # a bad plate is refused before the checkpoint is exported
     if args.onnx is not None:

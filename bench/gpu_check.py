@@ -11,8 +11,9 @@ Measures, each in this one process unless said otherwise:
    (CUDA events around ``model.predict``; the first calls are warm-up);
 3. the trained-model segmenter (``segment_batch``: resize, network, plate completion on the CPU) at 240x320;
 4. one ``torchrun --nproc-per-node 1`` training step (nccl) through the CLI, in a subprocess;
-5. end to end: ``humanseg.segment.segment_video`` on a generated 320x240 H.264 clip (decode, segment, mask +
-   overlay videos), the site model and MOG2 in the same process.
+5. end to end: ``humanseg.segment.segment_video`` (the pipeline: decoding, batched segmenting and encoding
+   overlap) on generated 320x240 and 720x576 H.264 clips, masks only and with all outputs (mask, overlay and
+   side-by-side videos), the site model and MOG2 in the same process.
 Random weights: speed does not depend on them. Numbers are for the machine it ran on; print them with it.
 """
 
@@ -124,31 +125,37 @@ def torchrun_step(tmp: Path) -> tuple[bool, str]:
     return ok, f"exit {proc.returncode}, {took:.1f} s wall; " + " / ".join(log[-3:])[-300:]
 
 
-def end_to_end(preset: str, tmp: Path, frames: int = 300) -> dict[str, float]:
-    """Frames/s of ``segment_video`` (mask + overlay videos, no side-by-side) for the site model and MOG2."""
+def end_to_end(preset: str, tmp: Path, frames: int = 300) -> dict[tuple[str, str, str], float]:
+    """Frames/s of ``segment_video`` (the pipeline: decoding, batched segmenting and encoding overlap) for the site
+    model (its default batch size for the device) and MOG2, at 320x240 and 720x576, with masks only
+    (``--masks-only``) and with all outputs (mask, overlay and side-by-side videos). Keys: (method, outputs, size)."""
     from humanseg.segment import segment_video
     from humanseg.segmenters import create_segmenter
     from humanseg.segmenters.segnet import SegNetSegmenter
     from humanseg.video import H264Writer
 
-    rng = np.random.default_rng(1)
-    plate = make_plate((240, 320), rng)
-    clip = tmp / "clip.mp4"
-    with H264Writer(clip, 25.0) as writer:
-        for i in range(frames):
-            frame = plate.copy()
-            x = 10 + (i * 3) % 280
-            frame[80:200, x : x + 30] = (200, 40, 60)  # a "person" walking across
-            writer.write(frame)
     config = PRESETS[preset]
     model = build_model(config).to(DEVICE).to(memory_format=torch.channels_last)
     out = {}
-    for name, seg in (
-        ("site model", SegNetSegmenter.from_model(model, plate if config.needs_plate else None, batch_size=64)),
-        ("mog2", create_segmenter("mog2")),
-    ):
-        result = segment_video(clip, [seg], tmp / f"e2e_{name.replace(' ', '_')}", side_by_side=False)
-        out[name] = result.frames_per_second
+    for h, w in ((240, 320), (576, 720)):
+        rng = np.random.default_rng(1)
+        plate = make_plate((h, w), rng)
+        clip = tmp / f"clip_{w}x{h}.mp4"
+        with H264Writer(clip, 25.0) as writer:
+            for i in range(frames):
+                frame = plate.copy()
+                x = w // 32 + (i * w // 100) % (w * 7 // 8)
+                frame[h // 3 : h * 5 // 6, x : x + w // 10] = (200, 40, 60)  # a "person" walking across
+                writer.write(frame)
+        for name, seg in (
+            ("site model", SegNetSegmenter.from_model(model, plate if config.needs_plate else None)),
+            ("mog2", create_segmenter("mog2")),
+        ):
+            for outputs, masks_only in (("masks only", True), ("mask + overlay + side by side", False)):
+                result = segment_video(
+                    clip, [seg], tmp / f"e2e_{name.replace(' ', '_')}_{w}", masks_only=masks_only
+                )
+                out[(name, outputs, f"{w}x{h}")] = result.frames_per_second
     return out
 
 
@@ -201,8 +208,8 @@ def main() -> int:
         except ImportError as exc:  # PyAV missing on this machine
             print(f"| end to end | skipped | {exc} | |")
         else:
-            for name, fps in e2e.items():
-                _row(rows, "end to end (segment_video, mask + overlay)", f"{name}, 320x240 clip", fps, "frames/s")
+            for (name, outputs, size), fps in e2e.items():
+                _row(rows, f"end to end (segment_video, {outputs})", f"{name}, {size} clip", fps, "frames/s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -117,6 +117,7 @@ class LiveSource:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 25.0  # nominal: output files carry arrival times anyway
+        self.size = (stream.codec_context.width, stream.codec_context.height)  # as first opened
         self._thread = threading.Thread(target=self._read, args=(container,), name="humanseg-live", daemon=True)
         self._thread.start()
 
@@ -352,7 +353,7 @@ def segment_live(
     segmenters: str | SegmenterLike | Iterable[str | SegmenterLike],
     out_dir: str | Path,
     *,
-    plate: str | Path | np.ndarray | None = None,
+    plate: str | Path | np.ndarray | Callable[[tuple[int, int]], str | Path | None] | None = None,
     checkpoint: str | Path | None = None,
     kinds: Sequence[str] = ("mask", "overlay"),
     anonymise: str | None = None,
@@ -372,6 +373,8 @@ def segment_live(
     ``stop`` is set, or the stream is lost for good; write rotating files (every ``rotate_s`` seconds) in
     ``out_dir``: ``<method>_<kind>_<start>_<NNNN>.mp4`` for each of ``kinds`` (``mask``, ``overlay``, and
     ``anonymised`` in the ``anonymise`` style: ``erase`` shows ``plate``, else the method's own plate).
+    ``plate``: the empty scene at the stream's size (image path or RGB array), or a function of the stream's
+    (width, height) that returns one or None (a site's plate of the camera's size, known once it answers).
 
     ``source``: a URL or device (opened as :class:`LiveSource` with ``source_options``) or an open one (then
     left open). ``naming(method, kind)`` gives each output's file stem instead. ``on_frame`` sees each segmented frame
@@ -394,7 +397,6 @@ def segment_live(
             f"rotate_s and duration_s must be > 0 and max_frames >= 1, got {rotate_s}, {duration_s}, {max_frames}"
         )
     stop = stop or threading.Event()
-    plate_arr = to_rgb(read_image(plate) if isinstance(plate, (str, Path)) else plate) if plate is not None else None
     items = [segmenters] if isinstance(segmenters, str) or hasattr(segmenters, "segment") else list(segmenters)
     t_start = time.monotonic()
 
@@ -403,6 +405,7 @@ def segment_live(
 
     with contextlib.ExitStack() as stack:
         live = source if isinstance(source, LiveSource) else stack.enter_context(LiveSource(source, **source_options))
+        plate_arr = _plate_at(plate, live)
         segs = resolve_segmenters(
             items, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=anonymise == "erase"
         )
@@ -497,6 +500,21 @@ def segment_live(
         result.source, why, frames, result.skipped, result.reconnects,
     )  # fmt: skip
     return result
+
+
+def _plate_at(plate: Any, live: LiveSource) -> np.ndarray | None:
+    """``plate`` (a path, an array, or a function of the stream's size) as RGB, checked against the stream's size."""
+    if callable(plate):
+        plate = plate(live.size)
+    if plate is None:
+        return None
+    arr = to_rgb(read_image(plate) if isinstance(plate, (str, Path)) else plate, source="plate")
+    if (arr.shape[1], arr.shape[0]) != live.size:
+        raise VideoError(
+            f"plate is {arr.shape[1]}x{arr.shape[0]} but stream {live.shown} is {live.size[0]}x{live.size[1]}; use "
+            "an empty-scene image from this camera at this size"
+        )
+    return arr
 
 
 def _unique_names(segmenters: Sequence[SegmenterLike]) -> list[str]:

@@ -142,6 +142,9 @@ def test_live_run_reconnects_rotates_and_never_logs_credentials(tmp_path: Path, 
         assert [_decoded_frames(f) for f in files] and sum(_decoded_frames(f) for f in files) == result.frames
         assert sorted(files) == files and all(f.exists() for f in files)
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]  # every file closed and renamed
+    # The walker is segmented: the last mask file has white pixels where the bright square moves.
+    with av.open(str(result.files["mog2"]["mask"][-1])) as masks:
+        assert max(int((f.to_ndarray(format="gray") > 127).sum()) for f in masks.decode(video=0)) > 100
     # The files play in real time: about one second of video per second of stream, whatever was skipped.
     with av.open(str(result.files["mog2"]["mask"][0])) as first:
         stream = first.streams.video[0]
@@ -190,6 +193,44 @@ def test_stop_event_duration_and_preview(tmp_path: Path) -> None:
         assert _decoded_frames(video) == timed.frames > 10
 
 
+class _Failing:
+    """A segmenter that breaks on its fourth frame."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def segment(self, frame: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 4:
+            raise RuntimeError("model crashed")
+        return np.zeros(frame.shape[:2], np.float32)
+
+
+def test_a_failure_keeps_the_files_so_far_and_a_plate_follows_the_stream_size(tmp_path: Path) -> None:
+    with _Camera([200, 200, 200]) as camera:
+        with pytest.raises(RuntimeError, match="model crashed"):
+            segment_live(camera.url(), _Failing(), tmp_path / "a", kinds=["mask"], rotate_s=0.04)
+        files = sorted((tmp_path / "a").iterdir())
+        assert files and not [p for p in files if "partial" in p.name]  # closed and renamed, nothing half-written
+        assert sum(_decoded_frames(p) for p in files) == 3
+        # A plate chosen by the stream's size (the app: the site's plate of the camera's size); a wrong size is
+        # an error that names both sizes.
+        sizes = []
+
+        def plate_for(size: tuple[int, int]) -> np.ndarray:
+            sizes.append(size)
+            return np.full((size[1], size[0], 3), 90, np.uint8)
+
+        result = segment_live(camera.url(), "plate-diff", tmp_path / "b", plate=plate_for, max_frames=3)
+        assert sizes == [(160, 120)] and result.stop == "max-frames" and result.frames == 3
+        with pytest.raises(
+            VideoError, match=r"plate is 10x8 but stream http://\*\*\*@127.0.0.1:\d+/live.ts is 160x120"
+        ):
+            segment_live(camera.url(), "plate-diff", tmp_path / "c", plate=np.zeros((8, 10, 3), np.uint8))
+
+
 def test_open_failure_is_immediate_and_redacted(tmp_path: Path) -> None:
     with _Camera([]) as camera:
         url = camera.url()
@@ -212,7 +253,7 @@ def test_cli_segment_and_anonymise_take_a_url(tmp_path: Path, capsys: pytest.Cap
         assert sorted(p.name.rsplit("_", 2)[0] for p in (tmp_path / "seg").iterdir()) == ["mog2_mask", "mog2_overlay"]
 
         # Ctrl-C ends the run cleanly: the current file is closed and renamed.
-        timer = threading.Timer(2.5, os.kill, (os.getpid(), signal.SIGINT))
+        timer = threading.Timer(3.5, os.kill, (os.getpid(), signal.SIGINT))
         timer.start()
         rc = main(
             ["anonymise", camera.url(), "-s", "mog2", "--style", "blur", "--out", str(tmp_path / "anon" / "cam.mp4")]

@@ -239,6 +239,7 @@ class SegmentTab:
         """Segment a live camera until Stop (or until the stream is lost for good): a preview of the input and
         each method's overlay about twice a second with the running ms/frame, mask and overlay videos (and the
         anonymised one, unless off) in rotating files, listed for download at the end."""
+        from humanseg.segmenters import capabilities
         from humanseg.stream import is_stream, redact, segment_live
 
         source = (url or "").strip()
@@ -247,6 +248,7 @@ class SegmentTab:
                 f"Not a live stream: {redact(source)!r}. Type an rtsp://, http(s)://, udp:// or tcp:// URL, or a "
                 "capture device such as /dev/video0, into the live camera box."
             )
+        baselines = list(baselines or [])
         if not models and not baselines:
             raise fail("Pick at least one method: a trained model and/or a baseline.")
         session = request.session_hash or "local"
@@ -256,6 +258,9 @@ class SegmentTab:
         margin_px = None if not (margin or "").strip() else positive_int(margin.strip(), "Margin", minimum=0)
         site = current_site(site_name) if site_name else None
         out = ws.unique_path(site.outputs_dir if site else APP.workspace / ".outputs", ws.timestamp_name("live"))
+        # As for clips: plate methods and 'erase' get the site's plate of the camera's size, when it has one.
+        wants_plate = style == "erase" or any(capabilities(m).takes_plate for m in baselines)
+        plate = (lambda size: rules.plate_for(site, size)) if site is not None and wants_plate else None
         trained = rules.trained_segmenters(APP.workspace, list(models or []))
         latest: list[LivePreview] = []  # the newest preview only
         outcome: dict[str, Any] = {}
@@ -266,7 +271,7 @@ class SegmentTab:
         def work() -> None:
             try:
                 outcome["result"] = segment_live(
-                    source, [*trained, *baselines], out, kinds=("mask", "overlay"), anonymise=style,
+                    source, [*trained, *baselines], out, plate=plate, kinds=("mask", "overlay"), anonymise=style,
                     margin_px=margin_px, stop=stop, on_frame=keep,
                 )  # fmt: skip
             except BaseException as err:  # handed to the page below

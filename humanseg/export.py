@@ -29,7 +29,6 @@ rembg 2.0.86 only loads custom models from inside its model folders (``$U2NET_HO
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,28 +39,10 @@ from humanseg.checkpoint import load_checkpoint
 from humanseg.files import atomic_path
 from humanseg.models import SegModel
 from humanseg.models.base import IMAGENET_MEAN, IMAGENET_STD
+from humanseg.segmenters.onnx_network import ProbabilityGraph, export_graph
 
-OPSET = 17
 #: rembg's u2net_custom input size (width, height) and normalisation.
 REMBG_SIZE = 320
-
-
-class ProbabilityGraph(nn.Module):
-    """``(frame[, plate]) -> person probability [B, 1, H, W]`` around a trained network."""
-
-    def __init__(self, model: SegModel) -> None:
-        super().__init__()
-        self.model = model
-        self.inputs = model.config.inputs
-
-    def forward(self, frame: torch.Tensor, plate: torch.Tensor | None = None) -> torch.Tensor:
-        parts = [frame]
-        if plate is not None:
-            parts.append(plate)
-            if self.inputs == "frame+plate+diff":
-                parts.append((frame - plate).abs())
-        logits = self.model(torch.cat(parts, dim=1) if len(parts) > 1 else frame)
-        return torch.softmax(logits, dim=1)[:, 1:2]
 
 
 class RembgGraph(nn.Module):
@@ -138,21 +119,8 @@ def _export(
     output_names: list[str],
     dynamic: dict[str, dict[int, str]] | None,
 ) -> None:
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs the onnxscript package
-        # (not a dependency) and has no max_unpool2d either; the TorchScript path is exact for these graphs.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            module,
-            args,
-            str(tmp),
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=input_names,
-            output_names=output_names,
-            dynamic_axes=dynamic,
-        )
+    with atomic_path(path) as tmp:
+        export_graph(module, args, str(tmp), input_names, output_names, dynamic)
 
 
 def export_onnx(checkpoint: str | Path, out_path: str | Path) -> Path:

@@ -30,6 +30,9 @@ COMPLETION_COVER = 0.25
 # Frames per network call by device type: on a CPU a batch beyond a few frames gains nothing and holds memory;
 # a GPU needs large batches to be kept busy (bench/gpu_check.py).
 BATCH_SIZES = {"cpu": 8, "cuda": 64}
+#: How the network runs: ``torch``, or ``onnxruntime`` (CPU only; the faster one there, see
+#: :mod:`humanseg.segmenters.onnx_network`). A checkpoint on the CPU uses ONNX Runtime when it is installed.
+RUNTIMES = ("torch", "onnxruntime")
 
 
 class SegNetSegmenter(Segmenter):
@@ -40,7 +43,8 @@ class SegNetSegmenter(Segmenter):
     frame and average (twice the compute, slightly smoother masks); ``complete``: plate completion (see the
     module docstring; plate models only); ``device``: ``"cpu"``/``"cuda"``, default CUDA when available;
     ``batch_size``: frames per network call in ``segment_batch`` and on the video path (default by device:
-    :data:`BATCH_SIZES`).
+    :data:`BATCH_SIZES`); ``runtime``: one of :data:`RUNTIMES` (default: ``onnxruntime`` on the CPU when it is
+    installed, else ``torch``; its masks equal torch's within 1e-4).
     """
 
     name = "segnet"
@@ -58,6 +62,7 @@ class SegNetSegmenter(Segmenter):
         complete: bool = True,
         device: str | None = None,
         batch_size: int | None = None,
+        runtime: str | None = None,
     ) -> None:
         import torch
 
@@ -74,6 +79,7 @@ class SegNetSegmenter(Segmenter):
         # within noise, see bench/bench_models.py; on GPUs it is the fast path).
         model.to(memory_format=torch.channels_last)
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
+        self._onnx = _onnx_network(model, runtime)
         self.checkpoint = Path(checkpoint)
         self.info = info
 
@@ -94,6 +100,7 @@ class SegNetSegmenter(Segmenter):
         """
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
+        self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
         return self
@@ -149,11 +156,33 @@ class SegNetSegmenter(Segmenter):
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        from humanseg.models import compose_input, resize_image
+        from humanseg.models import resize_image
+
+        h, w = self.input_size
+        batch = torch.from_numpy(np.stack([resize_image(f, (h, w)) for f in frames]))
+        if self._onnx is not None:
+            prob_np = self._run_onnx(batch.permute(0, 3, 1, 2).float().div_(255.0).numpy())
+        else:
+            prob_np = self._run_torch(batch)
+        out = [_resize_prob(p, f.shape[:2]) for p, f in zip(prob_np, frames, strict=True)]
+        return [self._completed(p, f) for p, f in zip(out, frames, strict=True)] if self.complete else out
+
+    def _run_onnx(self, x: np.ndarray) -> np.ndarray:
+        plate = self._plate_tensor(*self.input_size)
+        plate_np = plate.cpu().numpy() if plate is not None else None
+        prob = self._onnx.predict(x, plate_np)
+        if self.flip_tta:
+            mirrored = plate_np[..., ::-1] if plate_np is not None else None  # the plate mirrored with the frame
+            prob = 0.5 * (prob + self._onnx.predict(x[..., ::-1], mirrored)[..., ::-1])
+        return prob
+
+    def _run_torch(self, batch: Any) -> np.ndarray:
+        import torch
+
+        from humanseg.models import compose_input
 
         h, w = self.input_size
         # uint8 to the device, float there: a quarter of the bytes over PCIe (the same numbers on a CPU).
-        batch = torch.from_numpy(np.stack([resize_image(f, (h, w)) for f in frames]))
         x = batch.to(self._device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
         plate = self._plate_tensor(h, w)
         x = compose_input(x, plate, self.config.inputs)
@@ -170,9 +199,7 @@ class SegNetSegmenter(Segmenter):
                     prob = 0.5 * (prob + self.model.predict(x.flip(-1)).flip(-1))
         finally:
             self.model.train(was_training)
-        prob_np = prob.float().cpu().numpy()
-        out = [_resize_prob(p, f.shape[:2]) for p, f in zip(prob_np, frames, strict=True)]
-        return [self._completed(p, f) for p, f in zip(out, frames, strict=True)] if self.complete else out
+        return prob.float().cpu().numpy()
 
     def _completed(self, prob: np.ndarray, frame: np.ndarray) -> np.ndarray:
         """``prob`` with the plate-difference blobs that touch its mask added (see the module docstring).
@@ -246,6 +273,24 @@ class SegNetSegmenter(Segmenter):
 _TABLE = code_table(DEFAULT_RULE)
 assert _TABLE is not None  # the default ramp ends at distance 45
 _HALF_CODE = int(np.searchsorted(_TABLE, 0.5, side="right"))
+
+
+def _onnx_network(model: Any, runtime: str | None) -> Any:
+    """The ONNX Runtime network for ``model`` when ``runtime`` asks for it (or, unset, on the CPU when
+    onnxruntime is installed); ``None`` for torch."""
+    from importlib.util import find_spec
+
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
+    device = next(model.parameters()).device.type
+    if runtime == "onnxruntime" and device != "cpu":
+        raise ValueError(f"runtime 'onnxruntime' runs on the CPU, but the model is on {device}; use device='cpu' "
+                         "or runtime='torch'")  # fmt: skip
+    if runtime == "torch" or device != "cpu" or (runtime is None and find_spec("onnxruntime") is None):
+        return None
+    from humanseg.segmenters.onnx_network import OnnxNetwork
+
+    return OnnxNetwork(model)
 
 
 def _resize_prob(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Throughput of the video path, side by side in one process: the site model vs MOG2 vs plate-diff vs MediaPipe.
 
     python bench/bench_throughput.py [--frames 200] [--sizes 320x240,720x576] [--checkpoint CKPT]
-                                     [--json bench_throughput.json]
+                                     [--json bench_throughput.json] [--rss-minutes M]
 
 For each frame size, one H.264 clip is written from the same frames (CDnet pedestrians resized when the shared
 data is present, else a synthetic scene; the plate is the scene's empty image), and every method is measured on
@@ -16,6 +16,9 @@ plate. Its weights do not change its cost, and an untrained prior model outputs 
 completion sees person-shaped masks. Rows: the network alone (completion off) and with completion (the default).
 MediaPipe is skipped, with the reason, when its model file is not cached (nothing is downloaded). Not a test:
 run it on an idle machine; the load average is printed with the table and written to the JSON.
+
+``--rss-minutes M``: instead, memory over a long clip: a generated 1280x720 clip of M minutes at 25 frames/s
+through the site model's masks-only path, the process's resident memory sampled every 5 s (a table by minute).
 """
 
 from __future__ import annotations
@@ -127,6 +130,55 @@ def measure_size(size: tuple[int, int], n: int, checkpoint: str | None, folder: 
     return {"size": f"{w}x{h}", "frames": n, "source": source, "stages": stage_ms(clip, frames, folder), "rows": rows}
 
 
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (Linux /proc; elsewhere the peak so far, from getrusage)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def rss_curve(minutes: float, checkpoint: str | None, folder: Path) -> list[tuple[float, float, int]]:
+    """(seconds, resident MB, frames done) every 5 s while the site model segments a generated 1280x720 clip of
+    ``minutes`` minutes (masks only)."""
+    import threading
+
+    w, h, fps = 1280, 720, 25
+    n = int(minutes * 60 * fps)
+    _, plate, _ = load_frames(1, w, h)
+    assert plate is not None
+    clip = folder / "long.mp4"
+    with H264Writer(clip, fps) as writer:
+        for i in range(n):
+            frame = plate.copy()
+            x = (i * 4) % (w - 80)
+            frame[200:560, x : x + 80] = (200, 40, 60)  # a "person" walking across, again and again
+            writer.write(frame)
+    seg = site_model(checkpoint, plate, folder, complete=True)
+    samples: list[tuple[float, float, int]] = []
+    done = threading.Event()
+    frames_done = [0]
+
+    def sample() -> None:
+        t0 = time.perf_counter()
+        while not done.wait(5.0):
+            samples.append((time.perf_counter() - t0, resident_mb(), frames_done[0]))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        segment_video(clip, seg, folder / "long_out", masks_only=True,
+                      progress=lambda k, _total: frames_done.__setitem__(0, k))  # fmt: skip
+    finally:
+        done.set()
+        sampler.join()
+        seg.close()
+    return samples
+
+
 def print_table(results: list[dict[str, Any]]) -> None:
     print("| size | method | segmenter ms/frame (x MOG2) | end to end, masks only: f/s (x MOG2 time) | "
           "all outputs: f/s (x MOG2 time) |")  # fmt: skip
@@ -153,7 +205,18 @@ def main() -> int:
     parser.add_argument("--sizes", default="320x240,720x576", help="WIDTHxHEIGHT,... (default 320x240,720x576)")
     parser.add_argument("--checkpoint", default=None, help="site model (default: the default preset, untrained)")
     parser.add_argument("--json", type=Path, default=Path("bench_throughput.json"), help="where to write results")
+    parser.add_argument("--rss-minutes", type=float, help="measure memory over a generated clip this long instead")
     args = parser.parse_args()
+    if args.rss_minutes is not None:
+        with tempfile.TemporaryDirectory(prefix="bench_throughput_") as tmp:
+            samples = rss_curve(args.rss_minutes, args.checkpoint, Path(tmp))
+        print("| minute | resident MB (max in that minute) | frames done |\n|---|---|---|")
+        for minute in range(int(samples[-1][0] // 60) + 1):
+            inside = [s for s in samples if minute * 60 <= s[0] < (minute + 1) * 60]
+            if inside:
+                print(f"| {minute} | {max(s[1] for s in inside):.0f} | {inside[-1][2]} |")
+        args.json.write_text(json.dumps({"rss_samples": samples}, indent=1))
+        return 0
     if args.frames < 1:
         raise SystemExit(f"--frames must be >= 1, got {args.frames}")
     try:  # WIDTHxHEIGHT, as bench_segmenters.py (and the issue's tables) write them

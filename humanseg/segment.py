@@ -60,12 +60,15 @@ class SegmenterLike(Protocol):
 
 @dataclass
 class SegmentedFrame:
-    """One frame with each method's probability mask (float32 H x W) and the time it took (ms)."""
+    """One frame with each method's probability mask (float32 H x W) and the time it took (ms); with
+    ``plates`` asked of :func:`segment_frames`, each method's empty scene as it was when it segmented this frame
+    (plate-diff's running median moves on while later stages work on earlier frames)."""
 
     index: int
     frame: np.ndarray
     probs: dict[str, np.ndarray]
     ms: dict[str, float]
+    plates: dict[str, np.ndarray | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -258,33 +261,43 @@ def _chunks(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray
         yield chunk
 
 
-def _run_one(seg: SegmenterLike, chunk: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
-    """``seg``'s masks for ``chunk`` and the milliseconds each took: a batching segmenter gets the chunk in one
-    ``segment_batch`` call (each frame charged an equal share), any other one frame at a time, in order."""
+def _run_one(
+    seg: SegmenterLike, chunk: list[np.ndarray], plates: bool
+) -> tuple[list[np.ndarray], list[float], list[np.ndarray | None]]:
+    """``seg``'s masks for ``chunk``, the milliseconds each took and (``plates``) its empty scene after each: a
+    batching segmenter gets the chunk in one ``segment_batch`` call (each frame charged an equal share; its plate
+    is fixed), any other one frame at a time, in order."""
+    size = (chunk[0].shape[1], chunk[0].shape[0])
     if len(chunk) > 1 and batch_size_of(seg) > 1:
         t0 = time.perf_counter()
         masks = list(seg.segment_batch(chunk))  # type: ignore[attr-defined]
         share = (time.perf_counter() - t0) * 1000.0 / len(chunk)
         if len(masks) != len(chunk):
             raise ValueError(f"segmenter {seg.name!r} returned {len(masks)} masks for a batch of {len(chunk)} frames")
-        return masks, [share] * len(chunk)
-    masks, times = [], []
+        scene = segmenter_plate(seg, size) if plates else None  # type: ignore[arg-type]
+        return masks, [share] * len(chunk), [scene] * len(chunk)
+    masks, times, scenes = [], [], []
     for frame in chunk:
         t0 = time.perf_counter()
         masks.append(seg.segment(frame))
         times.append((time.perf_counter() - t0) * 1000.0)
-    return masks, times
+        scenes.append(segmenter_plate(seg, size) if plates else None)  # type: ignore[arg-type]
+    return masks, times, scenes
 
 
 def segment_frames(
-    frames: Iterable[np.ndarray], segmenters: Sequence[SegmenterLike], *, batch_size: int | None = None
+    frames: Iterable[np.ndarray],
+    segmenters: Sequence[SegmenterLike],
+    *,
+    batch_size: int | None = None,
+    plates: bool = False,
 ) -> Iterator[SegmentedFrame]:
     """Run every segmenter on every frame; yields each frame, in order, with its masks and per-method milliseconds.
 
     Stateful segmenters are ``reset()`` first, so a run starts from a clean model of the scene. Frames are taken
     ``batch_size`` at a time (default: the largest :func:`batch_size_of` the segmenters, 1 when none batches);
     batching segmenters get each chunk in one call, the others frame by frame in order, so the masks are those
-    of the per-frame path.
+    of the per-frame path. ``plates``: also record each method's empty scene per frame (``SegmentedFrame.plates``).
     """
     names = _unique_names(segmenters)
     for seg in segmenters:
@@ -295,11 +308,12 @@ def segment_frames(
         raise ValueError(f"batch_size must be >= 1, got {size}")
     index = 0
     for chunk in _chunks(frames, size):
-        results = [_run_one(seg, chunk) for seg in segmenters]
+        results = [_run_one(seg, chunk, plates) for seg in segmenters]
         for j, frame in enumerate(chunk):
-            probs = {n: _as_prob(masks[j], frame, n) for n, (masks, _) in zip(names, results, strict=True)}
-            ms = {n: times[j] for n, (_, times) in zip(names, results, strict=True)}
-            yield SegmentedFrame(index, frame, probs, ms)
+            probs = {n: _as_prob(masks[j], frame, n) for n, (masks, _, _) in zip(names, results, strict=True)}
+            ms = {n: times[j] for n, (_, times, _) in zip(names, results, strict=True)}
+            scenes = {n: s[j] for n, (_, _, s) in zip(names, results, strict=True)} if plates else {}
+            yield SegmentedFrame(index, frame, probs, ms, scenes)
             index += 1
 
 
@@ -380,14 +394,19 @@ class Background(Generic[T]):
 
 @contextmanager
 def pipeline(
-    frames: Iterable[np.ndarray], segmenters: Sequence[SegmenterLike], *, batch_size: int | None = None
+    frames: Iterable[np.ndarray],
+    segmenters: Sequence[SegmenterLike],
+    *,
+    batch_size: int | None = None,
+    plates: bool = False,
 ) -> Iterator[Iterator[SegmentedFrame]]:
     """:func:`segment_frames` as two overlapping stages (decoding in one thread, segmenting in another), for
     the caller to write outputs in a third: ``with pipeline(reader, segs) as items: for item in items: ...``.
     Both threads have ended when the block is left, normally or by an exception."""
     size = batch_size if batch_size is not None else max((batch_size_of(s) for s in segmenters), default=1)
     with Background(frames, maxsize=max(QUEUE_ITEMS, 2 * size), name="decode") as decoded:
-        with Background(segment_frames(decoded, segmenters, batch_size=size), name="segment") as segmented:
+        stage = segment_frames(decoded, segmenters, batch_size=size, plates=plates)
+        with Background(stage, name="segment") as segmented:
             yield segmented
 
 
@@ -507,7 +526,7 @@ class _Outputs:
                 over = overlay(item.frame, prob, threshold=self.threshold)
                 self.over_w[n].write(over)
             if n in self.anon_w:
-                self.anon_w[n].write(self._anonymised(n, item.frame, prob))
+                self.anon_w[n].write(self._anonymised(n, item, prob))
             if n in self.counts:
                 self.counts[n].add(item.index * self.step, prob, item.frame)
             if n in self.png_w:
@@ -519,15 +538,18 @@ class _Outputs:
             self.sbs_w.write(grid(tiles, captions))
         self.frames += 1
 
-    def _anonymised(self, name: str, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    @property
+    def needs_plates(self) -> bool:
+        """Whether :meth:`write` needs each method's own empty scene per frame (``erase`` without a given plate)."""
+        return self.extras.anonymise == "erase" and self.plate is None
+
+    def _anonymised(self, name: str, item: SegmentedFrame, prob: np.ndarray) -> np.ndarray:
         style = self.extras.anonymise
         assert style is not None
-        plate = self.plate
-        if style == "erase" and plate is None:
-            # The segmenter's own empty scene, read after it segmented this frame (a running median moves).
-            plate = segmenter_plate(self.segs[name], self.size)
+        # erase without a given plate: the segmenter's own empty scene as it was when it segmented this frame.
+        plate = item.plates.get(name) if self.needs_plates else self.plate
         return anonymise_frame(
-            frame, prob, style, margin_px=self.extras.margin_px, plate=plate, threshold=self.threshold
+            item.frame, prob, style, margin_px=self.extras.margin_px, plate=plate, threshold=self.threshold
         )
 
     def close(self) -> None:
@@ -624,7 +646,7 @@ def _run(
             overlays=not masks_only, tile_width=tile_width, threshold=threshold, step=step, extras=extras,
             plate=plate_arr,
         )  # fmt: skip
-        with pipeline(reader, segs) as items:
+        with pipeline(reader, segs, plates=outputs.needs_plates) as items:
             for item in items:
                 outputs.write(item)
                 if on_frame is not None:

@@ -184,3 +184,20 @@ def test_cli_masks_only(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["segment", str(clip), "-s", "mog2", "--masks-only", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["mog2_mask.mp4"]
     assert "mog2_mask.mp4" in capsys.readouterr().out
+
+
+def test_each_frame_carries_the_running_plate_it_was_segmented_with() -> None:
+    from humanseg.anonymise import segmenter_plate
+    from humanseg.segmenters.plate_diff import PlateDiffSegmenter
+
+    frames = [_frame(i) for i in range(30)]
+    reference = PlateDiffSegmenter(buffer_size=5, sample_every=2)
+    expected = []
+    for f in frames:
+        reference.segment(f)
+        expected.append(segmenter_plate(reference, (W, H)))
+    with pipeline(frames, [PlateDiffSegmenter(buffer_size=5, sample_every=2)], plates=True) as items:
+        got = [item.plates["plate-diff"] for item in items]
+    # The writer works behind the segmenting thread; each frame still has the median of its own moment.
+    assert len(got) == 30 and all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+    assert not np.array_equal(expected[0], expected[-1])  # the median did move during the clip

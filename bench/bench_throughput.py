@@ -37,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from bench.bench_segmenters import load_frames  # noqa: E402
-from humanseg.segment import segment_frames, segment_video  # noqa: E402
+from humanseg.segment import batch_size_of, segment_frames, segment_video  # noqa: E402
 from humanseg.segmenters import Segmenter, create_segmenter  # noqa: E402
 from humanseg.video import H264Writer, open_frames  # noqa: E402
 
@@ -63,9 +63,9 @@ def site_model(checkpoint: str | None, plate: np.ndarray, folder: Path, *, compl
 
 def segmenter_ms(seg: Segmenter, frames: list[np.ndarray]) -> float:
     """Mean ms/frame of ``seg`` over ``frames`` after :data:`WARMUP` frames, batched as the video path does."""
-    list(segment_frames(frames[:WARMUP], [seg]))
+    list(segment_frames(frames[:WARMUP], [seg], batch_size=batch_size_of(seg)))
     t0 = time.perf_counter()
-    for _ in segment_frames(frames, [seg]):
+    for _ in segment_frames(frames, [seg], batch_size=batch_size_of(seg)):
         pass
     return (time.perf_counter() - t0) * 1000.0 / len(frames)
 

@@ -289,25 +289,24 @@ def segment_frames(
     frames: Iterable[np.ndarray],
     segmenters: Sequence[SegmenterLike],
     *,
-    batch_size: int | None = None,
+    batch_size: int = 1,
     plates: bool = False,
 ) -> Iterator[SegmentedFrame]:
     """Run every segmenter on every frame; yields each frame, in order, with its masks and per-method milliseconds.
 
     Stateful segmenters are ``reset()`` first, so a run starts from a clean model of the scene. Frames are taken
-    ``batch_size`` at a time (default: the largest :func:`batch_size_of` the segmenters, 1 when none batches);
-    batching segmenters get each chunk in one call, the others frame by frame in order, so the masks are those
-    of the per-frame path. ``plates``: also record each method's empty scene per frame (``SegmentedFrame.plates``).
+    ``batch_size`` at a time (1: each frame is yielded as soon as it is segmented, as a live stream needs; a
+    clip's :func:`pipeline` passes the largest :func:`batch_size_of` the segmenters); batching segmenters get
+    each chunk in one call, the others frame by frame in order, so the masks are those of the per-frame path. ``plates``: also record each method's empty scene per frame (``SegmentedFrame.plates``).
     """
     names = _unique_names(segmenters)
     for seg in segmenters:
         if hasattr(seg, "reset"):
             seg.reset()
-    size = batch_size if batch_size is not None else max((batch_size_of(s) for s in segmenters), default=1)
-    if size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     index = 0
-    for chunk in _chunks(frames, size):
+    for chunk in _chunks(frames, batch_size):
         results = [_run_one(seg, chunk, plates) for seg in segmenters]
         for j, frame in enumerate(chunk):
             probs = {n: _as_prob(masks[j], frame, n) for n, (masks, _, _) in zip(names, results, strict=True)}

@@ -138,7 +138,10 @@ def test_batching_segmenters_get_chunks_and_stateful_ones_keep_frame_order() -> 
     frames = [_frame(i) for i in range(12)]
     batched, order = BatchRecorder(), Order()
     assert batch_size_of(batched) == 5 and batch_size_of(order) == 1 and batch_size_of(Red()) == 1
-    items = list(segment_frames(frames, [batched, order]))
+    list(segment_frames(frames[:2], [batched]))
+    assert batched.calls == []  # one frame at a time by default (a live stream must not wait for a batch)
+    with pipeline(frames, [batched, order]) as stream:  # a clip: the largest batch size of the segmenters
+        items = list(stream)
     assert batched.calls == [5, 5, 2]  # never one frame per call while frames remain
     assert [it.index for it in items] == list(range(12))
     assert [float(it.probs["order"][0, 0]) for it in items] == pytest.approx([(i + 1) / 100 for i in range(12)])
@@ -156,8 +159,8 @@ def test_trained_model_batches_give_the_per_frame_masks() -> None:
     seg = SegNetSegmenter.from_model(model, plate)
     assert seg.batches and seg.batch_size == BATCH_SIZES["cpu"] == batch_size_of(seg)
     frames = [_frame(i) for i in range(11)]
-    batched = list(segment_frames(frames, [seg]))
-    single = list(segment_frames(frames, [seg], batch_size=1))
+    batched = list(segment_frames(frames, [seg], batch_size=batch_size_of(seg)))
+    single = list(segment_frames(frames, [seg]))
     for a, b in zip(batched, single, strict=True):
         assert np.allclose(a.probs["segnet"], b.probs["segnet"], atol=1e-5)
         assert np.array_equal(a.probs["segnet"] > 0.5, b.probs["segnet"] > 0.5)

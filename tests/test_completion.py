@@ -50,7 +50,7 @@ def _masks(frame: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> li
 
 
 @pytest.mark.skipif(not PEDESTRIANS.is_dir(), reason=f"dev footage {PEDESTRIANS} is absent")
-@pytest.mark.parametrize("size", [None, (576, 720)])
+@pytest.mark.parametrize("size", [None, (576, 720), (720, 1280)])  # cells of 1, 2 and 3 pixels
 def test_completion_around_the_mask_equals_the_whole_frame(size: tuple[int, int] | None) -> None:
     plate = read_image(next(PEDESTRIANS.glob("empty_bg*")))
     seg = _segmenter(plate)

@@ -1,9 +1,11 @@
 """A trained network as an ONNX graph, and that graph run by ONNX Runtime: the trained-model segmenter's CPU runtime.
 
-Measured in one process on the same frames (2 shared CPU cores, the default preset at 240x320, batches of 1 to 8,
-docs in bench/bench_throughput.py): ONNX Runtime took 14-19 ms/frame at best where torch took 19-32 ms
-(channels_last or not), and under load from other processes its median stayed near 40 ms while torch's OpenMP
-threads, stalled at their barriers, went to 100-700 ms. The graph gives torch's probabilities within 1e-6.
+Measured in one process, interleaved on the same input (the default preset at 240x320, 2 CPU cores shared with
+other jobs, 2026-11-30): ONNX Runtime 14-19 ms/frame at best (batches of 1 to 8) where eager torch took 19-32 ms,
+channels_last or not; under load from other processes ONNX Runtime's median stayed near 40 ms while torch's
+OpenMP threads, stalled at their barriers, went to 100-700 ms. ``torch.compile`` (inductor) matched ONNX Runtime
+(28.5 vs 26.8 ms/frame in a loaded run) but costs 7-45 s of compiling in every process and a C++ toolchain, so
+ONNX Runtime is kept. The graph gives torch's probabilities within 1e-6.
 """
 
 from __future__ import annotations

@@ -14,16 +14,14 @@ whole folders of clips.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -32,6 +30,7 @@ from humanseg import metrics
 from humanseg.anonymise import anonymise_frame, check_style, has_plate, segmenter_plate
 from humanseg.occupancy import HeightAt, OccupancyAccumulator, StatsFiles, write_stats
 from humanseg.render import grid, mask_image, overlay
+from humanseg.stages import QUEUE_ITEMS, ThreadedStage
 from humanseg.video import (
     H264Writer,
     PngMaskWriter,
@@ -43,11 +42,6 @@ from humanseg.video import (
 )
 
 ProgressFn = Callable[[int, "int | None"], None]
-T = TypeVar("T")
-
-# Items a pipeline stage may run ahead of the next one: enough to ride over a slow batch or a keyframe, few
-# enough that a 720p clip holds tens of MB in flight, not a clip's worth.
-QUEUE_ITEMS = 16
 
 
 class SegmenterLike(Protocol):
@@ -316,81 +310,6 @@ def segment_frames(
             index += 1
 
 
-_END = object()
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-class Background(Generic[T]):
-    """Iterate ``source`` in a thread of its own, ``maxsize`` items ahead of the consumer (a pipeline stage).
-
-    An exception raised by ``source`` is raised by ``next()`` in the consumer. :meth:`close` (also on leaving a
-    ``with`` block) stops the thread and waits for it: a consumer that stops early leaves no thread behind.
-    """
-
-    def __init__(self, source: Iterable[T], *, maxsize: int = QUEUE_ITEMS, name: str = "stage") -> None:
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be >= 1, got {maxsize}")
-        self._source = source
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=self._produce, name=f"humanseg-{name}", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for item in self._source:
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as err:  # handed to the consumer, who raises it
-            self._put(_Failed(err))
-        finally:
-            close = getattr(self._source, "close", None)
-            if close is not None and not isinstance(self._source, Background):
-                close()  # a generator's finally runs here, in its own thread
-
-    def __iter__(self) -> Background[T]:
-        return self
-
-    def __next__(self) -> T:
-        if self._done:
-            raise StopIteration
-        item = self._queue.get()
-        if item is _END:
-            self._done = True
-            raise StopIteration
-        if isinstance(item, _Failed):
-            self._done = True
-            raise item.error
-        return item  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        """Stop the thread (it finishes the item in hand) and wait for it."""
-        self._stop.set()
-        self._done = True
-        self._thread.join()
-
-    def __enter__(self) -> Background[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 @contextmanager
 def pipeline(
     frames: Iterable[np.ndarray],
@@ -403,9 +322,9 @@ def pipeline(
     the caller to write outputs in a third: ``with pipeline(reader, segs) as items: for item in items: ...``.
     Both threads have ended when the block is left, normally or by an exception."""
     size = batch_size if batch_size is not None else max((batch_size_of(s) for s in segmenters), default=1)
-    with Background(frames, maxsize=max(QUEUE_ITEMS, 2 * size), name="decode") as decoded:
+    with ThreadedStage(frames, maxsize=max(QUEUE_ITEMS, 2 * size), name="decode") as decoded:
         stage = segment_frames(decoded, segmenters, batch_size=size, plates=plates)
-        with Background(stage, name="segment") as segmented:
+        with ThreadedStage(stage, name="segment") as segmented:
             yield segmented
 
 

@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "humanseg.checks": 0,
     "humanseg.device": 0,
     "humanseg.distributed": 0,
+    "humanseg.stages": 0,
     # 1 networks and their files
     "humanseg.models.*": 1,
     "humanseg.checkpoint": 1,

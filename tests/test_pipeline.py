@@ -13,9 +13,10 @@ import torch
 
 from humanseg.cli import main
 from humanseg.models import ModelConfig, build_model
-from humanseg.segment import Background, batch_size_of, pipeline, segment_frames, segment_video
+from humanseg.segment import batch_size_of, pipeline, segment_frames, segment_video
 from humanseg.segmenters import Segmenter
 from humanseg.segmenters.segnet import BATCH_SIZES, SegNetSegmenter
+from humanseg.stages import ThreadedStage
 from humanseg.video import H264Writer, open_frames
 
 W, H, N = 64, 48, 24
@@ -127,11 +128,11 @@ def test_a_consumer_that_stops_early_stops_the_threads_and_queues_stay_bounded()
     assert ahead <= 2 * 16 + 4
 
 
-def test_background_hands_over_items_in_order() -> None:
-    with Background(range(100), maxsize=3) as items:
+def test_a_threaded_stage_hands_over_items_in_order() -> None:
+    with ThreadedStage(range(100), maxsize=3) as items:
         assert list(items) == list(range(100))
     with pytest.raises(ValueError, match="maxsize must be >= 1"):
-        Background([], maxsize=0)
+        ThreadedStage([], maxsize=0)
 
 
 def test_batching_segmenters_get_chunks_and_stateful_ones_keep_frame_order() -> None:

@@ -12,9 +12,10 @@ Styles: ``blur`` (a strong Gaussian blur), ``pixelate`` (large blocks), ``fill``
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 
 from humanseg.files import atomic_path
 from humanseg.segmenters import Segmenter
+from humanseg.stages import ThreadedStage
 from humanseg.video import H264Writer, VideoError, mask_to_u8, open_frames, read_image, to_rgb
 
 STYLES = ("blur", "pixelate", "fill", "erase")
@@ -282,6 +284,28 @@ def _segmenter(
     return seg
 
 
+def _segmented(
+    frames: Iterable[np.ndarray], seg: Segmenter, size: tuple[int, int], plates: bool
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None, float]]:
+    """(frame, mask, the segmenter's plate after it when ``plates``, ms) per frame, in order: a segmenter that
+    ``batches`` gets chunks of its ``batch_size`` (each frame charged an equal share; its plate is fixed), any
+    other one frame at a time."""
+    batch = max(1, int(getattr(seg, "batch_size", 1))) if getattr(seg, "batches", False) else 1
+    it = iter(frames)
+    while chunk := list(itertools.islice(it, batch)):
+        t0 = time.perf_counter()
+        if len(chunk) == 1:
+            probs = [seg.segment(chunk[0])]
+            ms = (time.perf_counter() - t0) * 1000.0
+            yield chunk[0], probs[0], segmenter_plate(seg, size) if plates else None, ms
+            continue
+        probs = seg.segment_batch(chunk)
+        ms = (time.perf_counter() - t0) * 1000.0 / len(chunk)
+        scene = segmenter_plate(seg, size) if plates else None
+        for frame, prob in zip(chunk, probs, strict=True):
+            yield frame, prob, scene, ms
+
+
 def _check_plate_use(segmenter: str | Segmenter, style: str) -> None:
     """A plate that neither the segmenter nor the style uses is an error, not silently ignored."""
     if style == "erase":
@@ -353,19 +377,21 @@ def anonymise_video(
         shown = stack.enter_context(bar(total=reader.frame_count, desc="anonymise", unit="frame", enabled=progress))
         tmp = stack.enter_context(atomic_path(out_path))
         writer = stack.enter_context(H264Writer(tmp, reader.fps))
-        for frame in reader:
-            t0 = time.perf_counter()
-            prob = seg.segment(frame)
+        # Decoding and segmenting run in threads of their own, ahead of hiding and encoding here (bounded queues;
+        # both threads end before the writer closes). erase without a given plate takes the segmenter's plate as
+        # it was when it segmented each frame (a running median moves on meanwhile).
+        own_plate = style == "erase" and plate_arr is None
+        decoded = stack.enter_context(ThreadedStage(reader, name="decode"))
+        stage = _segmented(decoded, seg, reader.size, own_plate)
+        for frame, prob, seg_plate, ms in stack.enter_context(ThreadedStage(stage, name="segment")):
             t1 = time.perf_counter()
-            frame_plate = plate_arr
+            frame_plate = seg_plate if own_plate else plate_arr
             if style == "erase" and frame_plate is None:
-                frame_plate = segmenter_plate(seg, reader.size)
-                if frame_plate is None:
-                    raise _missing_plate()
+                raise _missing_plate()
             out = anonymise_frame(
                 frame, prob, style, margin_px=margin_px, plate=frame_plate, threshold=threshold, colour=colour
             )
-            seg_ms.add((t1 - t0) * 1000.0)
+            seg_ms.add(ms)
             hide_ms.add((time.perf_counter() - t1) * 1000.0)
             writer.write(out)
             shown.update(1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable
+from types import GeneratorType
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -61,9 +62,8 @@ class ThreadedStage(Generic[T]):
         except BaseException as err:  # handed to the consumer, who raises it
             self._put(_Failed(err))
         finally:
-            close = getattr(self._source, "close", None)
-            if close is not None and not isinstance(self._source, ThreadedStage):
-                close()  # a generator's finally runs here, in its own thread
+            if isinstance(self._source, GeneratorType):
+                self._source.close()  # a generator's finally runs here, in its thread; readers stay the owner's
 
     def __iter__(self) -> ThreadedStage[T]:
         return self

@@ -205,3 +205,14 @@ def test_each_frame_carries_the_running_plate_it_was_segmented_with() -> None:
     # The writer works behind the segmenting thread; each frame still has the median of its own moment.
     assert len(got) == 30 and all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
     assert not np.array_equal(expected[0], expected[-1])  # the median did move during the clip
+
+
+def test_anonymise_video_runs_on_the_pipeline(clip: Path, tmp_path: Path) -> None:
+    from humanseg.anonymise import anonymise_video
+
+    batched = BatchRecorder()
+    result = anonymise_video(clip, batched, tmp_path / "anon.mp4", "fill")
+    assert result.frames == N and batched.calls == [5] * (N // 5) + ([N % 5] if N % 5 else [])
+    with pytest.raises(RuntimeError, match="model crashed on frame 5"):
+        anonymise_video(clip, BreaksOnFifth(), tmp_path / "broken.mp4", "blur")
+    assert _stage_threads() == [] and sorted(p.name for p in tmp_path.iterdir()) == ["anon.mp4", "clip.mp4"]

@@ -216,3 +216,14 @@ def test_anonymise_video_runs_on_the_pipeline(clip: Path, tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match="model crashed on frame 5"):
         anonymise_video(clip, BreaksOnFifth(), tmp_path / "broken.mp4", "blur")
     assert _stage_threads() == [] and sorted(p.name for p in tmp_path.iterdir()) == ["anon.mp4", "clip.mp4"]
+
+
+def test_cli_masks_only_for_a_folder_of_clips(clip: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (folder / name).write_bytes(clip.read_bytes())
+    out = tmp_path / "out"
+    assert main(["segment", str(folder), "-s", "mog2", "--masks-only", "--out", str(out)]) == 0
+    videos = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.mp4"))
+    assert videos == ["a/mog2_mask.mp4", "b/mog2_mask.mp4"]

@@ -291,7 +291,8 @@ def segment_frames(
     Stateful segmenters are ``reset()`` first, so a run starts from a clean model of the scene. Frames are taken
     ``batch_size`` at a time (1: each frame is yielded as soon as it is segmented, as a live stream needs; a
     clip's :func:`pipeline` passes the largest :func:`batch_size_of` the segmenters); batching segmenters get
-    each chunk in one call, the others frame by frame in order, so the masks are those of the per-frame path. ``plates``: also record each method's empty scene per frame (``SegmentedFrame.plates``).
+    each chunk in one call, the others frame by frame in order, so the masks are those of the per-frame path.
+    ``plates``: also record each method's empty scene per frame (``SegmentedFrame.plates``).
     """
     names = _unique_names(segmenters)
     for seg in segmenters:
@@ -320,7 +321,8 @@ def pipeline(
 ) -> Iterator[Iterator[SegmentedFrame]]:
     """:func:`segment_frames` as two overlapping stages (decoding in one thread, segmenting in another), for
     the caller to write outputs in a third: ``with pipeline(reader, segs) as items: for item in items: ...``.
-    Both threads have ended when the block is left, normally or by an exception."""
+    ``batch_size`` defaults to the largest :func:`batch_size_of` the segmenters. Both threads have ended when the
+    block is left, normally or by an exception."""
     size = batch_size if batch_size is not None else max((batch_size_of(s) for s in segmenters), default=1)
     with ThreadedStage(frames, maxsize=max(QUEUE_ITEMS, 2 * size), name="decode") as decoded:
         stage = segment_frames(decoded, segmenters, batch_size=size, plates=plates)

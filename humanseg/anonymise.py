@@ -27,6 +27,7 @@ import numpy as np
 from humanseg.files import atomic_path
 from humanseg.segmenters import Segmenter
 from humanseg.stages import ThreadedStage
+from humanseg.timing import WarmMean
 from humanseg.video import H264Writer, VideoError, mask_to_u8, open_frames, read_image, to_rgb
 
 STYLES = ("blur", "pixelate", "fill", "erase")
@@ -239,29 +240,6 @@ def segmenter_plate(seg: Segmenter, size: tuple[int, int]) -> np.ndarray | None:
     return found
 
 
-class _WarmMean:
-    """Running mean of per-frame milliseconds without the first frame (model loading, warm-up), in constant
-    memory; the first alone when it is the only one."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.total = 0.0
-        self.count = 0
-
-    def add(self, ms: float) -> None:
-        if self.first is None:
-            self.first = ms
-        else:
-            self.total += ms
-            self.count += 1
-
-    @property
-    def mean(self) -> float:
-        if self.count:
-            return self.total / self.count
-        return self.first or 0.0
-
-
 def _segmenter(
     segmenter: str | Segmenter, plate: np.ndarray | None, checkpoint: str | Path | None, stack: ExitStack
 ) -> Segmenter:
@@ -358,7 +336,7 @@ def anonymise_video(
     if plate is not None:
         _check_plate_use(segmenter, style)
         plate_arr = to_rgb(read_image(plate) if isinstance(plate, (str, Path)) else plate, source="plate")
-    seg_ms, hide_ms = _WarmMean(), _WarmMean()
+    seg_ms, hide_ms = WarmMean(), WarmMean()
     # Unwound in reverse: the writer is closed before the temporary file is renamed (or removed, on an error),
     # then the bar, the segmenter and the reader are closed.
     with ExitStack() as stack:

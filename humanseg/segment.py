@@ -31,6 +31,7 @@ from humanseg.anonymise import anonymise_frame, check_style, has_plate, segmente
 from humanseg.occupancy import HeightAt, OccupancyAccumulator, StatsFiles, write_stats
 from humanseg.render import grid, mask_image, overlay
 from humanseg.stages import QUEUE_ITEMS, ThreadedStage
+from humanseg.timing import WarmMean
 from humanseg.video import (
     H264Writer,
     PngMaskWriter,
@@ -103,28 +104,6 @@ class SegmentResult:
     def frames_per_second(self) -> float:
         """Input frames processed per wall-clock second (all methods and all writing included)."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-class _MeanTimer:
-    """Running mean of per-frame milliseconds that ignores the first sample (lazy model loading, JIT warm-up)."""
-
-    def __init__(self) -> None:
-        self.first: float | None = None
-        self.total = 0.0
-        self.count = 0
-
-    def add(self, ms: float) -> None:
-        if self.first is None:
-            self.first = ms
-        else:
-            self.total += ms
-            self.count += 1
-
-    @property
-    def mean(self) -> float:
-        if self.count:
-            return self.total / self.count
-        return self.first if self.first is not None else 0.0
 
 
 def safe_filename(name: str) -> str:
@@ -209,7 +188,7 @@ def label_of(segmenter: SegmenterLike) -> str:
     return str(getattr(segmenter, "label", None) or segmenter.name)
 
 
-def _unique_names(segmenters: Sequence[SegmenterLike]) -> list[str]:
+def unique_names(segmenters: Sequence[SegmenterLike]) -> list[str]:
     """Method labels, suffixed _2, _3 ... where the same backend appears more than once."""
     seen: dict[str, int] = {}
     names = []
@@ -294,7 +273,7 @@ def segment_frames(
     each chunk in one call, the others frame by frame in order, so the masks are those of the per-frame path.
     ``plates``: also record each method's empty scene per frame (``SegmentedFrame.plates``).
     """
-    names = _unique_names(segmenters)
+    names = unique_names(segmenters)
     for seg in segmenters:
         if hasattr(seg, "reset"):
             seg.reset()
@@ -380,7 +359,7 @@ class _Outputs:
         extras: ExtraOutputs,
         plate: np.ndarray | None,
     ) -> None:
-        names = _unique_names(segs)
+        names = unique_names(segs)
         self.out, self.names, self.tile_width, self.threshold, self.step = out, names, tile_width, threshold, step
         self.segs = dict(zip(names, segs, strict=True))
         self.extras, self.plate, self.size = extras, plate, reader.size
@@ -419,7 +398,7 @@ class _Outputs:
             if extras.counting
             else {}
         )
-        self.timers = {n: _MeanTimer() for n in names}
+        self.timers = {n: WarmMean() for n in names}
         self.frames = 0
 
     def _writer(self, name: str, fps: float) -> H264Writer:
@@ -740,8 +719,8 @@ def mask_video(
     except BaseException:
         reader.close()
         raise
-    (name,) = _unique_names([seg])
-    timer = _MeanTimer()
+    (name,) = unique_names([seg])
+    timer = WarmMean()
     mask_w = H264Writer(out_path, reader.fps)
     over_w = H264Writer(overlay_path, reader.fps) if overlay_path is not None else None
     done = 0

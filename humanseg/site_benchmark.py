@@ -251,7 +251,11 @@ def baseline_unavailable(name: str, fetch: Callable[..., Any] | None = None, log
     from humanseg import model_files
 
     if name not in model_files.MODELS:
-        return None
+        from humanseg.segmenters import get_class
+
+        # Backends whose model file the user supplies (never downloaded) say themselves why they cannot run.
+        check = getattr(get_class(name), "unavailable_reason", None)
+        return check() if check is not None else None
     if model_files.cached_path(name).is_file():
         return None
     fetch = fetch or model_files.fetch_model

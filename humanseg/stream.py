@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from humanseg.anonymise import anonymise_frame, check_style, has_plate, segmenter_plate
+from humanseg.checks import check_frame_size
 from humanseg.render import mask_image, overlay
-from humanseg.segment import SegmenterLike, label_of, resolve_segmenters, safe_filename, segment_frames
+from humanseg.segment import SegmenterLike, resolve_segmenters, safe_filename, segment_frames, unique_names
+from humanseg.timing import WarmMean
 from humanseg.video import VideoError, read_image, to_rgb
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,7 @@ class LiveSource:
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else 25.0  # nominal: output files carry arrival times anyway
         self.size = (stream.codec_context.width, stream.codec_context.height)  # as first opened
+        check_frame_size(*self.size, self.shown)  # the same memory bound as files (HUMANSEG_MAX_PIXELS)
         self._thread = threading.Thread(target=self._read, args=(container,), name="humanseg-live", daemon=True)
         self._thread.start()
 
@@ -328,23 +331,6 @@ class LiveResult:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-class _Mean:
-    """Running mean that leaves out the first sample (model loading, warm-up)."""
-
-    def __init__(self) -> None:
-        self.n, self.total, self.first = 0, 0.0, None
-
-    def add(self, value: float) -> None:
-        if self.first is None:
-            self.first = value
-        else:
-            self.n, self.total = self.n + 1, self.total + value
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n if self.n else (self.first or 0.0)
-
-
 KINDS = ("mask", "overlay", "anonymised")
 
 
@@ -413,7 +399,7 @@ def segment_live(
         for seg in segs:
             if id(seg) not in given and hasattr(seg, "close"):
                 stack.callback(seg.close)  # built here from a name: a model session to release
-        names = _unique_names(segs)
+        names = unique_names(segs)
         by_name = dict(zip(names, segs, strict=True))
         if anonymise == "erase" and plate_arr is None:
             lacking = [n for n, s in by_name.items() if not has_plate(s)]
@@ -428,7 +414,7 @@ def segment_live(
         for video in videos:
             stack.callback(video.close)  # the file being written is finished and renamed, whatever happens
         shown = stack.enter_context(bar(desc="live", unit="frame", enabled=progress))
-        timers = {n: _Mean() for n in names}
+        timers = {n: WarmMean() for n in names}
         state: dict[str, Any] = {"chunk": None, "size": None, "arrived": 0.0}
 
         def live_frames() -> Iterator[np.ndarray]:
@@ -515,17 +501,6 @@ def _plate_at(plate: Any, live: LiveSource) -> np.ndarray | None:
             "an empty-scene image from this camera at this size"
         )
     return arr
-
-
-def _unique_names(segmenters: Sequence[SegmenterLike]) -> list[str]:
-    """Method labels, suffixed _2, _3 ... for repeats: the keys :func:`humanseg.segment.segment_frames` uses."""
-    seen: dict[str, int] = {}
-    names = []
-    for seg in segmenters:
-        base = label_of(seg)
-        seen[base] = seen.get(base, 0) + 1
-        names.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
-    return names
 
 
 @contextlib.contextmanager

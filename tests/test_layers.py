@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "humanseg.device": 0,
     "humanseg.distributed": 0,
     "humanseg.stages": 0,
+    "humanseg.timing": 0,
     # 1 networks and their files
     "humanseg.models.*": 1,
     "humanseg.checkpoint": 1,

@@ -412,3 +412,13 @@ def test_small_parsers():
         parse_skip_first("maybe")
     assert default_size((240, 360)) == (240, 360)
     assert default_size((1080, 1920)) == (480, 854)
+
+
+def test_yolo_seg_is_skipped_with_its_reason_when_no_model_file(tmp_path, monkeypatch):
+    from humanseg.site_benchmark import baseline_unavailable
+
+    monkeypatch.setenv("HUMANSEG_YOLO_SEG", str(tmp_path / "missing.onnx"))
+    reason = baseline_unavailable("yolo-seg", log=lambda _msg: None)
+    assert reason is not None and "missing.onnx" in reason and "yolo export" in reason
+    (tmp_path / "missing.onnx").write_bytes(b"onnx")  # present: nothing to skip (it is read when the backend runs)
+    assert baseline_unavailable("yolo-seg", log=lambda _msg: None) is None

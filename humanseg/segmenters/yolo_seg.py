@@ -67,6 +67,11 @@ class YoloSegSegmenter(Segmenter):
         device: ``"cpu"`` (ONNX Runtime's CPU provider) or ``"cuda"`` (needs ``onnxruntime-gpu``).
     """
 
+    @staticmethod
+    def unavailable_reason() -> str | None:
+        """Why the default model file cannot be found (the site benchmark lists the baseline as skipped), or None."""
+        return unavailable_reason()
+
     name = "yolo-seg"
 
     def __init__(

@@ -1,7 +1,7 @@
 """dataset_builder: training sets for one fixed camera site, by compositing people onto plates of that site.
 
-Library API (the CLI ``python -m dataset_builder`` and the app call these plain functions; long ones take a
-``progress(done, total)`` callback):
+Library API (the CLI ``python -m dataset_builder`` and the app call these plain functions; long ones take
+``progress: bool`` and then show a tqdm bar, which the app follows with ``gr.Progress(track_tqdm=True)``):
 
 - :func:`estimate_plates`, :func:`save_plates` (backgrounds): clean plates from a busy clip of the site;
 - :func:`extract_silhouettes`, :func:`reject` (silhouettes): people cut out of actor clips or site footage;

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from humanseg.files import atomic_write
 from humanseg.plate import changed
+from humanseg.progress import bar
 from humanseg.segmenters.base import Segmenter
 from humanseg.video import IMAGE_SUFFIXES, open_frames, read_image
 
-Progress = Callable[[int, int | None], None]
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 DEFAULT_SAMPLES = 40  # frames per plate: enough for a stable median, small enough to hold in memory
 # Grey levels (largest channel, humanseg.plate.changed): a pixel differing more than this from the first median is
@@ -124,9 +127,9 @@ def median_plate(frames: np.ndarray | list[np.ndarray], *, threshold: float = DE
     return _masked_median(stack, moving, first)
 
 
-def _sampled_segments(source: str | Path, count: int, samples: int,
-                      progress: Progress | None) -> Iterator[list[np.ndarray]]:
-    """Yield ``count`` lists of frames, each sampled evenly from one consecutive segment of the clip."""
+def _sampled_segments(source: str | Path, count: int, samples: int, frames_read: tqdm) -> Iterator[list[np.ndarray]]:
+    """Yield ``count`` lists of frames, each sampled evenly from one consecutive segment of the clip; every frame
+    read advances the ``frames_read`` bar."""
     with open_frames(source) as probe:
         total = probe.frame_count
     if total is not None:
@@ -136,6 +139,7 @@ def _sampled_segments(source: str | Path, count: int, samples: int,
         step = max(1, total // (count * samples))
         reader = open_frames(source, step=step)
         n = reader.frame_count or 0
+        frames_read.reset(total=n)
         bounds = [round(s * n / count) for s in range(count + 1)]
         segment, buffer = 0, []
         with reader:
@@ -144,8 +148,7 @@ def _sampled_segments(source: str | Path, count: int, samples: int,
                     yield _even(buffer, samples)
                     segment, buffer = segment + 1, []
                 buffer.append(frame)
-                if progress:
-                    progress(i + 1, n)
+                frames_read.update()
         if segment < count:
             yield _even(buffer, samples)
         return
@@ -159,8 +162,7 @@ def _sampled_segments(source: str | Path, count: int, samples: int,
                     stride *= 2
                     keep = [(j, f) for j, f in keep if j % stride == 0]
             seen = i + 1
-            if progress:
-                progress(seen, None)
+            frames_read.update()
     if len(keep) < count:
         raise ValueError(f"{source}: {seen} frames cannot give {count} plates; use a smaller --count")
     for s in range(count):
@@ -195,13 +197,13 @@ def people_masker(segmenter: str | Segmenter = "mediapipe", *, threshold: float 
 
 
 def estimate_plates(source: str | Path, count: int = 1, *, samples: int = DEFAULT_SAMPLES,
-                    threshold: float = DEFAULT_THRESHOLD, progress: Progress | None = None,
+                    threshold: float = DEFAULT_THRESHOLD, progress: bool = False,
                     people: Callable[[np.ndarray], np.ndarray] | None = None) -> list[np.ndarray]:
     """Estimate ``count`` clean plates from a clip of the site (video file, image folder or CDnet/DAVIS folder).
 
     The clip is cut into ``count`` consecutive segments (lighting changes over a long clip) and each plate is
-    the motion-masked temporal median of ``samples`` frames spread over its segment. ``progress(done, total)``
-    is called per frame read (``total`` is None when the clip's length is unknown). ``people`` (frame -> bool
+    the motion-masked temporal median of ``samples`` frames spread over its segment. ``progress``: a bar over the
+    frames read on stderr (without a total when the clip's length is unknown). ``people`` (frame -> bool
     H x W mask, e.g. :func:`people_masker`) marks people in each sampled frame so that they are left out even
     where they stand still for most of the clip.
     Raises FileNotFoundError for a missing source, ValueError for too few frames or a bad ``count``.
@@ -214,14 +216,15 @@ def estimate_plates(source: str | Path, count: int = 1, *, samples: int = DEFAUL
     if samples < 3:
         raise ValueError(f"samples must be >= 3 frames per plate, got {samples}")
     plates = []
-    for frames in _sampled_segments(path, count, samples, progress):
-        if len(frames) < 3:
-            raise ValueError(
-                f"{path}: a segment has only {len(frames)} frame(s); a median plate needs >= 3 per plate: "
-                f"use a longer clip or a smaller --count (now {count})"
-            )
-        masks = np.stack([people(f) for f in frames]) if people is not None else None
-        plates.append(median_plate(np.stack(frames), threshold=threshold, people=masks))
+    with bar(desc="reading frames", unit="frame", enabled=progress) as frames_read:
+        for frames in _sampled_segments(path, count, samples, frames_read):  # one segment in memory at a time
+            if len(frames) < 3:
+                raise ValueError(
+                    f"{path}: a segment has only {len(frames)} frame(s); a median plate needs >= 3 per plate: "
+                    f"use a longer clip or a smaller --count (now {count})"
+                )
+            masks = np.stack([people(f) for f in frames]) if people is not None else None
+            plates.append(median_plate(np.stack(frames), threshold=threshold, people=masks))
     return plates
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -31,10 +32,12 @@ from dataset_builder.perspective import PerspectiveModel
 from dataset_builder.silhouettes import SilhouetteInfo, index_path, load_index, read_silhouette
 from humanseg.checks import check_frame_size, check_output_dir
 from humanseg.files import atomic_write
+from humanseg.progress import bar
 from humanseg.sizes import parse_size
 from humanseg.video import read_image, read_label
 
-Progress = Callable[[int, int], None]
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 FORMAT = "humanseg-dataset/1"
 MANIFEST_NAME = "manifest.json"
@@ -234,6 +237,38 @@ def _prepare_out(out: Path, dataset_id: str, overwrite: bool) -> bool:
     return False
 
 
+def _write_samples(out: Path, site_plates: list[np.ndarray], compositor: Compositor, hw: tuple[int, int],
+                   count: int, workers: int, samples_done: tqdm) -> list[str]:
+    """Write the plates and every sample not already valid in ``out``; returns the plates' manifest names."""
+    for sub in ("images", "masks", "plates"):
+        (out / sub).mkdir(exist_ok=True)
+    plate_names = [f"plates/plate{i:03d}.png" for i in range(len(site_plates))]
+    for name, plate in zip(plate_names, site_plates, strict=True):
+        atomic_write(out / name, encode_png(plate))
+
+    missing = [i for i in range(count) if not _valid_sample(out, i, hw)]
+    samples_done.update(count - len(missing))  # kept from an interrupted build
+    if workers == 1 or len(missing) < 2 * workers:
+        for i in missing:
+            _write_sample(compositor, out, i)
+            samples_done.update()
+        return plate_names
+    import multiprocessing
+
+    chunk = max(1, min(32, len(missing) // (workers * 8)))
+    chunks = [missing[k:k + chunk] for k in range(0, len(missing), chunk)]
+    # spawn: safe from threads of the calling process (a web app); workers get the compositor pickled once.
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(compositor, str(out))) as pool:
+        try:
+            for finished in pool.map(_work, chunks):
+                samples_done.update(len(finished))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return plate_names
+
+
 def build_dataset(
     plates: str | Path | Iterable[str | Path],
     silhouette_dirs: str | Path | Iterable[str | Path],
@@ -250,7 +285,7 @@ def build_dataset(
     workers: int = 1,
     preview_count: int = 16,
     overwrite: bool = False,
-    progress: Progress | None = None,
+    progress: bool = False,
 ) -> Path:
     """Composite ``count`` samples for one site into ``out_dir``; returns the manifest's path.
 
@@ -260,7 +295,7 @@ def build_dataset(
     ``perspective``: see :func:`resolve_perspective` (``"ROW:HEIGHT,ROW:HEIGHT"`` in output pixels, ``"auto"``,
     or None). ``max_actors`` overrides ``config.max_actors``. ``val_fraction``: share of samples (the last
     ones) in the validation split. ``feet_region``: optional image, white where feet may stand. ``workers``:
-    processes (results do not depend on it). ``progress(done, total)`` is called as samples are finished.
+    processes (results do not depend on it). ``progress``: a bar over the samples on stderr.
 
     Raises FileNotFoundError / ValueError naming the input and the fix for: no plates, plates of different
     sizes, a silhouettes folder without index or without an accepted silhouette, a bad perspective or size,
@@ -336,45 +371,11 @@ def build_dataset(
             actors.append(prepare_actor(read_silhouette(d, info), info.name, group=group, max_height=max(max_person, 8)))
     compositor = Compositor(site_plates, actors, model, config, seed=seed, width_scale=width_scale, feet_region=region)
 
-    if _prepare_out(out, dataset_id, overwrite):
-        if progress:
-            progress(count, count)
-        return out / MANIFEST_NAME
-
-    for sub in ("images", "masks", "plates"):
-        (out / sub).mkdir(exist_ok=True)
-    plate_names = [f"plates/plate{i:03d}.png" for i in range(len(site_plates))]
-    for name, plate in zip(plate_names, site_plates, strict=True):
-        atomic_write(out / name, encode_png(plate))
-
-    # --- samples ------------------------------------------------------------------------------------------
-    missing = [i for i in range(count) if not _valid_sample(out, i, hw)]
-    done = count - len(missing)
-    if progress:
-        progress(done, count)
-    if workers == 1 or len(missing) < 2 * workers:
-        for i in missing:
-            _write_sample(compositor, out, i)
-            done += 1
-            if progress:
-                progress(done, count)
-    else:
-        import multiprocessing
-
-        chunk = max(1, min(32, len(missing) // (workers * 8)))
-        chunks = [missing[k:k + chunk] for k in range(0, len(missing), chunk)]
-        # spawn: safe from threads of the calling process (a web app); workers get the compositor pickled once.
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(compositor, str(out))) as pool:
-            try:
-                for finished in pool.map(_work, chunks):
-                    done += len(finished)
-                    if progress:
-                        progress(done, count)
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+    with bar(total=count, desc="compositing", unit="img", enabled=progress) as samples_done:
+        if _prepare_out(out, dataset_id, overwrite):
+            samples_done.update(count)
+            return out / MANIFEST_NAME
+        plate_names = _write_samples(out, site_plates, compositor, hw, count, workers, samples_done)
 
     # --- preview and manifest (last) ----------------------------------------------------------------------
     # At least one validation sample when a split is asked for (round half up, not to even).

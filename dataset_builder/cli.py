@@ -11,27 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-
-
-@contextmanager
-def _bar(desc: str, unit: str):
-    """The library's progress bar (quiet off-terminal) exposed as a ``progress(done, total)`` callback."""
-    from humanseg.progress import bar as progress_bar
-
-    bar = progress_bar(desc=desc, unit=unit)
-
-    def progress(done: int, total: int | None) -> None:
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        yield progress
-    finally:
-        bar.close()
 
 
 def _plates(args: argparse.Namespace) -> int:
@@ -41,8 +21,7 @@ def _plates(args: argparse.Namespace) -> int:
 
     check_output_dir(args.out)
     people = people_masker(args.people) if args.people else None
-    with _bar("reading frames", "frame") as progress:
-        plates = estimate_plates(args.source, args.count, samples=args.samples, progress=progress, people=people)
+    plates = estimate_plates(args.source, args.count, samples=args.samples, progress=True, people=people)
     paths = save_plates(plates, args.out)
     for path in paths:
         print(path)
@@ -74,11 +53,10 @@ def _silhouettes(args: argparse.Namespace) -> int:
     if args.min_height is not None:
         person = replace(person, min_height=args.min_height)
     report = ExtractionReport()
-    with _bar(f"silhouettes ({args.method})", "frame") as progress:
-        found = extract_silhouettes(
-            args.source, args.method, args.out, step=args.step, max_frames=args.max_frames, person=person,
-            plate=args.plate, checkpoint=args.checkpoint, threshold=args.threshold, progress=progress, report=report,
-        )
+    found = extract_silhouettes(
+        args.source, args.method, args.out, step=args.step, max_frames=args.max_frames, person=person,
+        plate=args.plate, checkpoint=args.checkpoint, threshold=args.threshold, progress=True, report=report,
+    )
     print(f"{len(found)} silhouettes written to {args.out} ({report.summary()})")
     if args.sheet:
         from dataset_builder.backgrounds import encode_png
@@ -108,13 +86,11 @@ def _build(args: argparse.Namespace) -> int:
         "min_height": args.min_height,
     }.items() if v is not None}
     config = replace(config, **overrides)
-    with _bar("compositing", "img") as progress:
-        manifest = build_dataset(
-            args.plates, args.silhouettes or [], args.out, args.count, args.size, args.seed,
-            max_actors=args.max_actors, perspective=args.perspective, val_fraction=args.val_fraction,
-            config=config, feet_region=args.feet_region, workers=args.workers, overwrite=args.overwrite,
-            progress=progress,
-        )
+    manifest = build_dataset(
+        args.plates, args.silhouettes or [], args.out, args.count, args.size, args.seed,
+        max_actors=args.max_actors, perspective=args.perspective, val_fraction=args.val_fraction,
+        config=config, feet_region=args.feet_region, workers=args.workers, overwrite=args.overwrite, progress=True,
+    )
     data = read_manifest(manifest)
     p = data["params"]["perspective"]
     print(f"dataset {data['id'][:12]}: {data['count']} samples ({data['splits']['train']} train, "

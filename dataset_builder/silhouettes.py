@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,9 +31,8 @@ import numpy as np
 from dataset_builder.composite import bleed_colours
 from humanseg.files import atomic_write
 from humanseg.plate import changed, check_same_size
+from humanseg.progress import bar
 from humanseg.video import frame_number, list_images, load_sequence, open_frames, read_image
-
-Progress = Callable[[int, int | None], None]
 
 INDEX_NAME = "silhouettes.json"
 INDEX_FORMAT = "humanseg-silhouettes/1"
@@ -463,7 +462,7 @@ def extract_silhouettes(
     threshold: float = PLATE_THRESHOLD,
     shadows: bool = True,
     duplicate_iou: float = 0.92,
-    progress: Progress | None = None,
+    progress: bool = False,
     report: ExtractionReport | None = None,
 ) -> list[SilhouetteInfo]:
     """Cut people out of ``source`` (a video file, an image folder or a CDnet/DAVIS folder) into ``out_dir``.
@@ -472,7 +471,8 @@ def extract_silhouettes(
     frames. ``person`` overrides the person-shape filter (default: lenient for ``masks``, strict otherwise).
     ``plate`` (array or image path) replaces the clip's own median plate for ``plate`` and plate-based
     segmenters; ``threshold`` (grey levels) and ``shadows`` tune the ``plate`` method. Near-duplicates
-    (box and shape IoU >= ``duplicate_iou`` with a recent silhouette) are skipped.
+    (box and shape IoU >= ``duplicate_iou`` with a recent silhouette) are skipped. ``progress``: a bar over the
+    frames on stderr.
 
     Silhouettes from an earlier run with the same source and method in ``out_dir`` are replaced; others kept.
     Returns the new silhouettes. Raises FileNotFoundError for a missing source and ValueError for an unknown
@@ -496,30 +496,29 @@ def extract_silhouettes(
 
     found: list[SilhouetteInfo] = []
     recent: deque = deque(maxlen=8)
-    for done, (number, frame, raw) in enumerate(
-        _candidate_masks(source, method, step, max_frames, plate=plate, checkpoint=checkpoint,
-                         threshold=threshold, shadows=shadows), start=1):
-        report.frames += 1
-        cleaned = clean_mask(raw) if method != "masks" else fill_holes(raw)
-        for k, (box, comp) in enumerate(find_people(cleaned, person, report=report)):
-            if method != "masks":
-                comp = solidify(comp, round(0.03 * box[3]))
-            if _is_duplicate(box, comp, recent, duplicate_iou):
-                report.dropped["near-duplicate of a recent frame"] += 1
-                continue
-            rgba = cut_out(frame, box, comp)
-            name = f"{slug}-{number:06d}-{k}.png"
-            if not found:
-                out.mkdir(parents=True, exist_ok=True)
-            _write_png_rgba(out / name, rgba)
-            x, y, w, h = box
-            found.append(SilhouetteInfo(
-                name=name, source=src_key, frame=int(number), method=method, box=(x, y, w, h), height=h,
-                feet_row=y + h - 1, source_size=(frame.shape[1], frame.shape[0]),
-            ))
-            report.kept += 1
-        if progress:
-            progress(done, total)
+    candidates = _candidate_masks(source, method, step, max_frames, plate=plate, checkpoint=checkpoint,
+                                  threshold=threshold, shadows=shadows)
+    with bar(candidates, total=total, desc=f"silhouettes ({method})", unit="frame", enabled=progress) as frames:
+        for number, frame, raw in frames:
+            report.frames += 1
+            cleaned = clean_mask(raw) if method != "masks" else fill_holes(raw)
+            for k, (box, comp) in enumerate(find_people(cleaned, person, report=report)):
+                if method != "masks":
+                    comp = solidify(comp, round(0.03 * box[3]))
+                if _is_duplicate(box, comp, recent, duplicate_iou):
+                    report.dropped["near-duplicate of a recent frame"] += 1
+                    continue
+                rgba = cut_out(frame, box, comp)
+                name = f"{slug}-{number:06d}-{k}.png"
+                if not found:
+                    out.mkdir(parents=True, exist_ok=True)
+                _write_png_rgba(out / name, rgba)
+                x, y, w, h = box
+                found.append(SilhouetteInfo(
+                    name=name, source=src_key, frame=int(number), method=method, box=(x, y, w, h), height=h,
+                    feet_row=y + h - 1, source_size=(frame.shape[1], frame.shape[0]),
+                ))
+                report.kept += 1
     if not found:
         raise ValueError(
             f"{source}: no person-sized silhouette found with method {method!r} ({report.summary()}); "

@@ -34,22 +34,6 @@ PLATE_PREFIX = "vtest_plate"
 SILHOUETTES = "vtest-harvest"
 
 
-def _bar(desc: str):
-    """A progress bar (humanseg.progress: rare updates in a log file) driven by the ``progress(done, total)``
-    callbacks of the dataset_builder steps."""
-    from humanseg.progress import bar
-
-    shown = bar(desc=desc, leave=False)
-
-    def progress(done: int, total: int | None) -> None:
-        if total is not None and shown.total != total:
-            shown.total = total
-        shown.update(done - shown.n)
-
-    progress.close = shown.close  # type: ignore[attr-defined]
-    return progress
-
-
 def build(
     workspace: Path | None = None, *, train: bool = False, minutes: float = 10.0, if_missing: bool = False
 ) -> int:
@@ -79,27 +63,21 @@ def build(
 
     if not site.plates():
         print("estimating plates from the clip ...", file=sys.stderr)
-        bar = _bar("plates")
-        save_plates(estimate_plates(clip, count=1, progress=bar), site.plates_dir, prefix=PLATE_PREFIX)
-        bar.close()
+        save_plates(estimate_plates(clip, count=1, progress=True), site.plates_dir, prefix=PLATE_PREFIX)
 
     silhouettes = site.silhouettes_dir / SILHOUETTES
     if not (silhouettes / "silhouettes.json").is_file():
         print("harvesting silhouettes of people walking through the site ...", file=sys.stderr)
         with open_frames(clip) as reader:
             plate = rules.plate_for(site, reader.size)
-        bar = _bar("silhouettes")
-        extract_silhouettes(clip, "plate", silhouettes, step=6, plate=plate, progress=bar)
-        bar.close()
+        extract_silhouettes(clip, "plate", silhouettes, step=6, plate=plate, progress=True)
 
     dataset = site.datasets_dir / DATASET_NAME
     if not (dataset / "manifest.json").is_file():
         print(f"compositing {DATASET_COUNT} training images ...", file=sys.stderr)
-        bar = _bar("dataset")
         rules.build_site_dataset(
-            site, DATASET_NAME, [SILHOUETTES], DATASET_COUNT, DATASET_SIZE, seed=0, perspective="auto", progress=bar
+            site, DATASET_NAME, [SILHOUETTES], DATASET_COUNT, DATASET_SIZE, seed=0, perspective="auto", progress=True
         )
-        bar.close()
 
     run = site.runs_dir / "demo"
     committed = DEMO_DIR / "best.pt"

@@ -6,8 +6,8 @@ with a clip (:func:`plate_for`), how silhouette sets and datasets are named and 
 trained models, and the summaries with their "Next:" hints. Functions raise ``ValueError`` (or
 ``FileNotFoundError``) with a message written for the user: the app shows it as it is.
 
-``progress``: the dataset steps pass dataset_builder's ``progress(done, total)`` callbacks through unchanged;
-:func:`segment_clip` takes ``progress: bool`` (tqdm bars, which the app tracks with ``gr.Progress(track_tqdm=True)``).
+``progress: bool``: long steps show tqdm bars (humanseg.progress), which the app tracks with
+``gr.Progress(track_tqdm=True)``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +24,6 @@ from humanseg import workspace as ws
 from humanseg.occupancy import HeightAt
 from humanseg.segment import ExtraOutputs, SegmentResult
 from humanseg.video import open_frames, read_image
-
-Progress = Callable[[int, "int | None"], None]
 
 EXAMPLE_SITE = "vtest"
 EXAMPLE_SOURCE = ws.PROJECT_ROOT / "examples" / "data" / "vtest.avi"
@@ -93,7 +91,7 @@ def add_plates(site: ws.Site, images: list[Path]) -> list[Path]:
 
 
 def estimate_site_plates(
-    site: ws.Site, clip: Path, count: int, *, leave_out_people: bool = False, progress: Progress | None = None
+    site: ws.Site, clip: Path, count: int, *, leave_out_people: bool = False, progress: bool = False
 ) -> tuple[Path, list[Path], tuple[int, int]]:
     """Store a site clip and estimate ``count`` plates from it (temporal median, people removed; with
     ``leave_out_people`` also the people MediaPipe finds). Returns the stored clip, the new plates and the size."""
@@ -174,7 +172,7 @@ def set_accepted(site: ws.Site, set_name: str | None, names: list[str] | None, a
     return accept(folder, names) if accepted else reject(folder, names)
 
 
-def import_actor_clip(site: ws.Site, clip: Path, masks: Path | None, progress: Progress | None = None) -> Path:
+def import_actor_clip(site: ws.Site, clip: Path, masks: Path | None, progress: bool = False) -> Path:
     """Bring an actor clip (video, or zip of a DAVIS/CDnet sequence) and optional mask zip into the site's actors
     folder; returns what ``extract_silhouettes`` reads (a sequence folder or the video file)."""
     stem = ws.safe_stem(clip.stem, "actor")
@@ -197,7 +195,7 @@ def import_actor_clip(site: ws.Site, clip: Path, masks: Path | None, progress: P
 
 
 def extract_actor(
-    site: ws.Site, clip: Path, masks: Path | None, method: str, step: int, progress: Progress | None = None
+    site: ws.Site, clip: Path, masks: Path | None, method: str, step: int, progress: bool = False
 ) -> tuple[Path, int]:
     """Cut people out of an actor clip (its own masks, the plate method, or a segmenter) into a silhouette set;
     returns the set's folder and how many silhouettes were found."""
@@ -214,7 +212,7 @@ def extract_actor(
 
 
 def harvest(
-    site: ws.Site, clip_name: str | None, method: str, step: int, progress: Progress | None = None
+    site: ws.Site, clip_name: str | None, method: str, step: int, progress: bool = False
 ) -> tuple[Path, int, Path | None]:
     """Harvest the passers-by of a site clip as a silhouette set, with the site's plate when it fits the clip;
     returns the set's folder, how many were found and the plate used."""
@@ -264,7 +262,7 @@ def build_site_dataset(
     *,
     seed: int = 0,
     perspective: str | None = "auto",
-    progress: Progress | None = None,
+    progress: bool = False,
 ) -> Path:
     """Composite the site's plates and the silhouette ``sets`` into a new dataset; returns its folder.
 

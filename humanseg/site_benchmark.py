@@ -273,8 +273,8 @@ def baseline_unavailable(name: str, fetch: Callable[..., Any] | None = None, log
 
 
 class _Console:
-    """One bar over the stages of the whole run (stderr), nested bars for the long stages, and the notes: printed
-    above the bars when they are shown, else given to ``log``."""
+    """One bar over the stages of the whole run (stderr) and the notes: printed above the bars when they are shown,
+    else given to ``log``. The long stages add their own bars (``progress=console.enabled``)."""
 
     def __init__(self, total: int, enabled: bool, log: Log) -> None:
         self.enabled = enabled
@@ -292,17 +292,6 @@ class _Console:
 
     def done(self) -> None:
         self.stages.update(1)
-
-    def nested(self, desc: str, unit: str) -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
-        """(progress(done, total), close) of a bar under the stage bar, for dataset_builder's callbacks."""
-        sub = bar(desc=desc, unit=unit, enabled=self.enabled, leave=False, position=1)
-
-        def update(done: int, total: int | None) -> None:
-            if total is not None and sub.total != total:
-                sub.total = total
-            sub.update(done - sub.n)
-
-        return update, sub.close
 
 
 @dataclass
@@ -422,9 +411,8 @@ def _cut_silhouettes(
         name = names[a]
         console.start(f"silhouettes {name}")
         t0 = time.perf_counter()
-        update, close = console.nested(f"silhouettes {name}", "frame")
         try:
-            found = extract_silhouettes(a, "masks", config.out / "actors" / name, progress=update)
+            found = extract_silhouettes(a, "masks", config.out / "actors" / name, progress=console.enabled)
         except ValueError as err:
             # A source whose people are all cut by the frame border (e.g. CaVignal's legs) gives no usable
             # silhouette: leave it out rather than lose the whole run; the sequence refuses if nothing is left.
@@ -432,8 +420,6 @@ def _cut_silhouettes(
             record.actors[name] = {"path": str(a.resolve()), "silhouettes": 0, "skipped": str(err)}
             console.done()
             continue
-        finally:
-            close()
         folders[a] = config.out / "actors" / name
         record.timings["actors"][name] = round(time.perf_counter() - t0, 2)
         record.actors[name] = {"path": str(a.resolve()), "silhouettes": len(found), "folder": str(folders[a])}
@@ -551,14 +537,10 @@ def _build(
     # An explicit perspective: "auto" would fit silhouettes whose source frames have the plate's size, which
     # here are other cameras' people (e.g. a leave-one-out sequence of the same resolution).
     perspective = config.perspective or PerspectiveModel.default(size[0])
-    update, close = console.nested(f"{work.name} composites", "img")
-    try:
-        manifest = build_dataset(
-            [work / "plate.png"], silhouettes, work / "dataset", config.count, size=size, seed=config.seed,
-            perspective=perspective, val_fraction=VAL_FRACTION, workers=config.workers, progress=update,
-        )  # fmt: skip
-    finally:
-        close()
+    manifest = build_dataset(
+        [work / "plate.png"], silhouettes, work / "dataset", config.count, size=size, seed=config.seed,
+        perspective=perspective, val_fraction=VAL_FRACTION, workers=config.workers, progress=console.enabled,
+    )  # fmt: skip
     return {
         "path": str(manifest.parent),
         "size": list(size),

@@ -27,7 +27,7 @@ import re
 import shutil
 import time
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -337,7 +337,7 @@ def clip_to_sequence(
     out_dir: str | Path,
     *,
     max_frames: int | None = None,
-    progress: bool | Callable[[int, int | None], None] = False,
+    progress: bool = False,
 ) -> Path:
     """Write a video and its per-frame masks as a CDnet-layout sequence folder; returns ``out_dir``.
 
@@ -346,8 +346,7 @@ def clip_to_sequence(
     (DAVIS numbering), in which case from 0. Writes ``input/inNNNNNN.jpg`` (JPEG quality 95) and
     ``groundtruth/gtNNNNNN.png`` (masks as 8-bit gray: palette PNGs are converted to their gray values).
     Masks without a frame (beyond the clip or ``max_frames``) are left out; a clip that shares no number with
-    its masks is a ``ValueError`` naming both ranges. ``progress``: True shows a tqdm bar (see humanseg.progress),
-    a callable gets ``(frames done, total)``.
+    its masks is a ``ValueError`` naming both ranges. ``progress``: True shows a tqdm bar (see humanseg.progress).
     """
     labels, out = Path(labels), Path(out_dir)
     masks = {n: p for p in list_images(labels) if (n := frame_number(p)) is not None}
@@ -375,7 +374,7 @@ def _write_sequence(
     out: Path,
     start: int,
     max_frames: int | None,
-    progress: bool | Callable[[int, int | None], None],
+    progress: bool,
 ) -> None:
     from PIL import Image
 
@@ -388,7 +387,7 @@ def _write_sequence(
     with (
         open_frames(clip, max_frames=max_frames) as reader,
         bar(
-            total=reader.frame_count, desc="reading the clip", unit="frame", enabled=progress is True, leave=False
+            total=reader.frame_count, desc="reading the clip", unit="frame", enabled=progress, leave=False
         ) as shown,
     ):
         for i, frame in enumerate(reader):
@@ -411,8 +410,6 @@ def _write_sequence(
                 paired += 1
             written += 1
             shown.update()
-            if callable(progress):
-                progress(written, reader.frame_count)
     if paired == 0:
         raise ValueError(
             f"none of the {len(masks)} masks (numbers {min(masks)}-{max(masks)}) matches a frame of the clip "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from _synthetic_site import Person, background, write_clip
@@ -68,7 +70,7 @@ def test_count_plates_follow_lighting_segments(tmp_path):
     assert plate_error(dark_then[1], (bg * 0.5).astype(np.uint8))["mae"] < 0.5
 
 
-def test_estimate_plates_streams_a_video_file_and_reports_progress(tmp_path):
+def test_estimate_plates_streams_a_video_file_and_reports_progress(tmp_path, capsys):
     bg = background(64, 96)
     path = tmp_path / "site.mp4"
     with H264Writer(path, fps=10, crf=12) as writer:
@@ -76,14 +78,15 @@ def test_estimate_plates_streams_a_video_file_and_reports_progress(tmp_path):
             frame = bg.copy()
             frame[20:50, 5 + 3 * t:15 + 3 * t] = (250, 250, 0)
             writer.write(frame)
-    calls = []
-    plates = estimate_plates(path, samples=10, progress=lambda d, n: calls.append((d, n)))
+    plates = estimate_plates(path, samples=10, progress=True)
     assert plates[0].shape == bg.shape
     assert plate_error(plates[0], bg)["mae"] < 3.0  # H.264 at crf 12 costs a little
-    assert calls[-1][0] == calls[-1][1] and len(calls) >= 10  # sampled with a step: fewer reads than frames
+    # The bar ends with every frame read, and 25 frames for 10 samples are read with a step: fewer reads.
+    done = re.search(r"reading frames: 100%.* (\d+)/(\d+) ", capsys.readouterr().err)
+    assert done and done[1] == done[2] and 10 <= int(done[1]) < 25
 
 
-def test_estimate_plates_unknown_length_video(tmp_path):
+def test_estimate_plates_unknown_length_video(tmp_path, capsys):
     """A Matroska file does not declare its frame count: the bounded, thinned buffer path is used."""
     import av
 
@@ -100,9 +103,9 @@ def test_estimate_plates_unknown_length_video(tmp_path):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
-    totals = []
-    plates = estimate_plates(path, count=2, samples=6, progress=lambda d, n: totals.append(n))
-    assert totals[-1] is None  # length unknown while reading
+    plates = estimate_plates(path, count=2, samples=6, progress=True)
+    err = capsys.readouterr().err
+    assert "reading frames: 30frame [" in err and "/30" not in err  # a count of frames, no total: length unknown
     assert len(plates) == 2
     assert all(plate_error(p, bg)["mae"] < 2.5 for p in plates)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,10 @@ def _digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_layout_manifest_and_preview(site, tmp_path):
+def test_layout_manifest_and_preview(site, tmp_path, capsys):
     out = tmp_path / "ds"
-    calls = []
     manifest_path = build_dataset(site["plates"], [site["sil"]], out, 20, SIZE, seed=1, val_fraction=0.25,
-                                  perspective="20:8,59:30", progress=lambda d, n: calls.append((d, n)))
+                                  perspective="20:8,59:30", progress=True)
     assert manifest_path == out / MANIFEST_NAME
     m = json.loads(manifest_path.read_text())
     assert m["format"] == "humanseg-dataset/1" and len(m["id"]) == 64
@@ -71,7 +71,7 @@ def test_layout_manifest_and_preview(site, tmp_path):
     assert sum(s["actors"] > 0 for s in m["samples"]) >= 12
     preview = Image.open(out / "preview.png")
     assert preview.size == (4 * 82, 4 * 62)
-    assert calls[-1] == (20, 20)
+    assert re.search(r"compositing: 100%.* 20/20 ", capsys.readouterr().err)  # the bar ends at every sample
     assert not (out / STATE_NAME).exists() and not list(out.rglob(".*tmp*"))
     assert read_manifest(out)["id"] == m["id"]
 
@@ -84,7 +84,7 @@ def test_same_seed_same_bytes_other_seed_differs(site, tmp_path):
     assert _digest(a)["images/000000.jpg"] != _digest(c)["images/000000.jpg"]
 
 
-def test_interrupted_build_resumes_to_identical_bytes(site, tmp_path):
+def test_interrupted_build_resumes_to_identical_bytes(site, tmp_path, monkeypatch):
     args = (site["plates"], [site["sil"]])
     kw = {"perspective": "20:8,59:30", "seed": 2}
     unbroken = build_dataset(*args, tmp_path / "unbroken", 12, SIZE, **kw).parent
@@ -92,13 +92,20 @@ def test_interrupted_build_resumes_to_identical_bytes(site, tmp_path):
     class Stop(Exception):
         pass
 
-    def stop_after_five(done, total):
-        if done >= 5:
+    import dataset_builder.build as build_module
+
+    write_sample = build_module._write_sample
+
+    def stop_after_five(compositor, out, i):  # the process dies while writing sample 5
+        if i >= 5:
             raise Stop
+        write_sample(compositor, out, i)
 
     broken = tmp_path / "broken"
+    monkeypatch.setattr(build_module, "_write_sample", stop_after_five)
     with pytest.raises(Stop):
-        build_dataset(*args, broken, 12, SIZE, progress=stop_after_five, **kw)
+        build_dataset(*args, broken, 12, SIZE, **kw)
+    monkeypatch.undo()
     assert not (broken / MANIFEST_NAME).exists() and (broken / STATE_NAME).exists()
     with pytest.raises(FileNotFoundError, match="rerun the same build"):
         read_manifest(broken)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -52,6 +53,15 @@ def test_masks_method_uses_label_255_only(tmp_path):
     assert ((rgba[:, :, 3] > 0) & (rgba[:, :, 3] < 255)).any()  # soft edge
     # Opaque pixels carry the person's colour, not the background's.
     assert np.abs(rgba[solid][:, :3].astype(int) - (220, 30, 30)).mean() < 3
+
+
+def test_progress_bar_counts_the_frames_read(tmp_path, capsys):
+    clip = write_clip(tmp_path / "clip", _walkers(), frames=6)
+    extract_silhouettes(clip, "masks", tmp_path / "sil", step=2, progress=True)
+    # One bar over the frames actually read (every second of 6), ending at its total.
+    assert re.search(r"silhouettes \(masks\): 100%.* 3/3 ", capsys.readouterr().err)
+    extract_silhouettes(clip, "masks", tmp_path / "quiet")
+    assert capsys.readouterr().err == ""  # progress=False (the default): no bar
 
 
 def test_plate_method_harvests_site_walkers_without_shadows(tmp_path):

@@ -2,8 +2,8 @@
 
 Handlers call the Gradio-free library (:mod:`humanseg.site`, :mod:`humanseg.training_job`, ...); the library
 raises ``ValueError`` & co. with messages written for the user, and :func:`user_errors` shows them in the
-browser. Long library calls either take ``progress=True`` (a tqdm bar, tracked by ``gr.Progress(track_tqdm=True)``)
-or a ``progress(done, total)`` callback (:func:`progress_callback`).
+browser. Long library calls take ``progress=True`` (a tqdm bar); a handler declaring ``progress=PROGRESS``
+(``gr.Progress(track_tqdm=True)``) shows those bars in the browser.
 """
 
 from __future__ import annotations
@@ -85,15 +85,6 @@ def user_errors(fn: Callable) -> Callable:
             raise convert(err) from err
 
     return wrapper
-
-
-def progress_callback(progress: gr.Progress, desc: str, unit: str = "frames") -> Callable[[int, int | None], None]:
-    """Adapt the library's ``progress(done, total)`` callbacks (dataset_builder) to a Gradio progress bar."""
-
-    def update(done: int, total: int | None) -> None:
-        progress((int(done), int(total) if total else None), desc=desc, unit=unit)
-
-    return update
 
 
 def current_site(name: str | None, create: bool = False) -> ws.Site:

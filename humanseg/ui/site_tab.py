@@ -17,7 +17,6 @@ from humanseg.ui.common import (
     current_site,
     fail,
     positive_int,
-    progress_callback,
     upload_path,
     upload_paths,
     user_errors,
@@ -199,9 +198,8 @@ class SiteTab:
             raise fail("No site clip uploaded: drop a video of the site (people may walk through it).")
         n = positive_int(count, "Number of plates")
         stored, plates, size = rules.estimate_site_plates(
-            site, src, n, leave_out_people=leave_out_people,
-            progress=progress_callback(progress, "estimating plates"),
-        )  # fmt: skip
+            site, src, n, leave_out_people=leave_out_people, progress=True
+        )
         updates = self.page.overview(site.name)
         updates[self.plates_status] = f"Estimated {len(plates)} plate(s) from {stored.name} ({size[0]}x{size[1]})."
         return updates
@@ -229,9 +227,8 @@ class SiteTab:
             raise fail("No actor clip uploaded: drop a video (with a masks zip), or a zip of a DAVIS/CDnet sequence.")
         n_step = positive_int(step, "Frame step")
         out, found = rules.extract_actor(
-            site, clip_path, upload_path(masks, "masks zip"), method, n_step,
-            progress=progress_callback(progress, f"extracting silhouettes ({method})"),
-        )  # fmt: skip
+            site, clip_path, upload_path(masks, "masks zip"), method, n_step, progress=True
+        )
         return self._after_extraction(
             site, out, f"{found} silhouettes extracted from {clip_path.name} with '{method}' into set {out.name}."
         )
@@ -242,9 +239,7 @@ class SiteTab:
         """Harvest the passers-by of a site clip as silhouettes (with the site's plate when it fits the clip)."""
         site = current_site(site_name)
         n_step = positive_int(step, "Frame step")
-        out, found, plate = rules.harvest(
-            site, clip_name, method, n_step, progress=progress_callback(progress, f"harvesting silhouettes ({method})")
-        )
+        out, found, plate = rules.harvest(site, clip_name, method, n_step, progress=True)
         return self._after_extraction(
             site, out,
             f"Harvested {found} silhouettes of passers-by from {clip_name} with '{method}' into set {out.name}"
@@ -309,7 +304,7 @@ class SiteTab:
         out = rules.build_site_dataset(
             site, name, sets or [], positive_int(count, "Number of images"), rules.dataset_size(int(height or 0), int(width or 0)),
             seed=positive_int(seed, "Seed", minimum=0), perspective=perspective,
-            progress=progress_callback(progress, "compositing", unit="images"),
+            progress=True,
         )  # fmt: skip
         updates = self.page.overview(site.name)
         updates[self.build_status] = f"Built dataset {out.name} in {out}."

@@ -245,18 +245,21 @@ def test_plate_diff_finds_the_square_on_a_given_plate():
     frame = plate.copy()
     truth = square_mask(50)
     frame[truth] = SQUARE_COLOUR
-    exact = create_segmenter("plate-diff", plate=plate, open_radius=0, close_radius=0).segment(frame)
+    # The rule on the captured plate (follow_plate: tests/test_maintained_plate.py).
+    exact = create_segmenter("plate-diff", plate=plate, follow_plate=False, open_radius=0, close_radius=0).segment(frame)
     np.testing.assert_array_equal(exact, truth.astype(np.float32))
     # Default morphology may only touch the square's outline (its opening rounds the 4 corners).
-    prob = create_segmenter("plate-diff", plate=plate).segment(frame)
+    prob = create_segmenter("plate-diff", plate=plate, follow_plate=False).segment(frame)
     assert ((prob > 0.5) != truth).sum() <= 4
-    assert not create_segmenter("plate-diff", plate=plate).stateful
+    assert not create_segmenter("plate-diff", plate=plate, follow_plate=False).stateful
+    assert create_segmenter("plate-diff", plate=plate).stateful  # the plate follows the site by default
 
 
 def test_plate_diff_probability_ramp():
     """Distance 25 -> 0, 35 (threshold) -> 0.5, 45 -> 1, linear between (threshold 35, ramp 20)."""
     plate = np.full((H, W, 3), 100, np.uint8)
-    seg = create_segmenter("plate-diff", plate=plate)
+    # The captured plate: a maintained one would fit a uniform difference as a light change and remove it.
+    seg = create_segmenter("plate-diff", plate=plate, follow_plate=False)
     for offset, want in [(20, 0.0), (25, 0.0), (30, 0.25), (35, 0.5), (40, 0.75), (45, 1.0), (90, 1.0)]:
         frame = plate.copy()
         frame[..., 0] += offset  # red only: the RGB distance is exactly `offset`

@@ -11,6 +11,13 @@ full extent at full resolution: thin limbs and edges the network's 240x320 input
 (CDnet and SBI masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured
 on the dev sequences with the 15-minute models of docs/dev_results (network alone -> completed): F 0.984 -> 0.994
 (pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).
+
+The plate follows the site (plate models, on by default, ``follow_plate``; :mod:`humanseg.maintained_plate`): each
+frame's light is fitted onto the plate before the network and completion see it, and the plate is updated slowly
+from the pixels the segmenter calls background, never under its mask or the mask's margin, so a person standing
+still is kept while light and moved objects are absorbed. Then the segmenter is stateful (``reset()`` between
+videos); frames of one batch share the plate as it was before the batch. ``follow_plate=False`` gives the masks of
+a fixed plate, as before.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from humanseg.maintained_plate import DEFAULT_UPDATE_S, MaintainedPlate
 from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
 from humanseg.segmenters.base import Segmenter, load_rgb, validate_frame
 
@@ -44,7 +52,9 @@ class SegNetSegmenter(Segmenter):
     module docstring; plate models only); ``device``: ``"cpu"``/``"cuda"``, default CUDA when available;
     ``batch_size``: frames per network call in ``segment_batch`` and on the video path (default by device:
     :data:`BATCH_SIZES`); ``runtime``: one of :data:`RUNTIMES` (default: ``onnxruntime`` on the CPU when it is
-    installed, else ``torch``; its masks equal torch's within 1e-4).
+    installed, else ``torch``; its masks equal torch's within 1e-4). ``follow_plate``: light compensation and a
+    slowly updated plate (module docstring), ``plates``: further captured plates (other light) to choose from,
+    ``plate_update_s``/``fps``: the update's time constant in seconds and the frame rate it is counted at.
     """
 
     name = "segnet"
@@ -63,6 +73,10 @@ class SegNetSegmenter(Segmenter):
         device: str | None = None,
         batch_size: int | None = None,
         runtime: str | None = None,
+        follow_plate: bool = True,
+        plates: list[np.ndarray | str | Path] | None = None,
+        plate_update_s: float = DEFAULT_UPDATE_S,
+        fps: float = 25.0,
     ) -> None:
         import torch
 
@@ -79,6 +93,7 @@ class SegNetSegmenter(Segmenter):
         # within noise, see bench/bench_models.py; on GPUs it is the fast path).
         model.to(memory_format=torch.channels_last)
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
+        self._follow(follow_plate, plates, plate_update_s, fps)
         self._onnx = _onnx_network(model, runtime)
         self.checkpoint = Path(checkpoint)
         self.info = info
@@ -92,14 +107,19 @@ class SegNetSegmenter(Segmenter):
         flip_tta: bool = False,
         batch_size: int | None = None,
         complete: bool = True,
+        follow_plate: bool = False,
+        plate_update_s: float = DEFAULT_UPDATE_S,
+        fps: float = 25.0,
     ) -> SegNetSegmenter:
         """Wrap an in-memory network (e.g. during training, for validation on real sequences).
 
         The model is used as it is (device, memory format); it is put in eval mode while segmenting and its
-        previous mode is restored afterwards.
+        previous mode is restored afterwards. ``follow_plate`` is off here by default: training validates on
+        the captured plate.
         """
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
+        self._follow(follow_plate, None, plate_update_s, fps)
         self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
@@ -138,6 +158,25 @@ class SegNetSegmenter(Segmenter):
         self._plate_diff: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> plate at that size, for completion
         self._onnx_plates: dict[tuple[int, bool], np.ndarray] = {}  # (batch, mirrored) -> the graph's plate input
 
+    def _follow(self, follow_plate: bool, plates: list[Any] | None, update_s: float, fps: float) -> None:
+        """Set up the maintained plate (plate models with ``follow_plate``); built at the first frame's size."""
+        self.follow_plate = bool(follow_plate) and self.plate is not None
+        self._plates = [self.plate, *(load_rgb(p, "plate") for p in plates or [])] if self.follow_plate else []
+        self.plate_update_s, self.fps = float(update_s), float(fps)
+        if self.follow_plate and (update_s < 0 or fps <= 0):
+            raise ValueError(f"plate_update_s must be >= 0 and fps > 0, got {update_s}, {fps}")
+        self.stateful = self.follow_plate
+        self.maintained: MaintainedPlate | None = None
+
+    def reset(self) -> None:
+        """Back to the captured plate (a maintained plate forgets the video so far)."""
+        self.maintained = None
+
+    def background(self) -> np.ndarray | None:
+        """The plate in use: the maintained one after a frame, else the captured one (``None`` for frame-only
+        models)."""
+        return self.maintained.plate if self.maintained is not None else self.plate
+
     @property
     def input_size(self) -> tuple[int, int]:
         """(height, width) the network runs at."""
@@ -161,19 +200,43 @@ class SegNetSegmenter(Segmenter):
 
         h, w = self.input_size
         batch = torch.from_numpy(np.stack([resize_image(f, (h, w)) for f in frames]))
+        plates = self._compensated(frames) if self.follow_plate else None
+        net_plates = None if plates is None else np.stack([resize_image(p, (h, w)) for p in plates])
         if self._onnx is not None:
             # NCHW made contiguous while still uint8: a quarter of the bytes of a float copy.
-            prob_np = self._run_onnx(batch.permute(0, 3, 1, 2).contiguous().float().div_(255.0).numpy())
+            prob_np = self._run_onnx(batch.permute(0, 3, 1, 2).contiguous().float().div_(255.0).numpy(), net_plates)
         else:
-            prob_np = self._run_torch(batch)
+            prob_np = self._run_torch(batch, net_plates)
         out = [_resize_prob(p, f.shape[:2]) for p, f in zip(prob_np, frames, strict=True)]
-        return [self._completed(p, f) for p, f in zip(out, frames, strict=True)] if self.complete else out
+        if self.complete:
+            own = plates if plates is not None else [None] * len(frames)
+            out = [self._completed(p, f, q) for p, f, q in zip(out, frames, own, strict=True)]
+        if self.maintained is not None:
+            for p, f in zip(out, frames, strict=True):
+                self.maintained.update(f, p > 0.5)
+        return out
 
-    def _run_onnx(self, x: np.ndarray) -> np.ndarray:
-        prob = self._onnx.predict(x, self._onnx_plate(len(x), mirrored=False))
+    def _compensated(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Each frame's plate: the maintained plate (at the frames' size) with the frame's light fitted on."""
+        from humanseg.models import resize_image
+
+        shape = frames[0].shape
+        if self.maintained is None or self.maintained.candidates[0].shape != shape:
+            plates = [resize_image(p, shape[:2]) for p in self._plates]
+            self.maintained = MaintainedPlate(plates, fps=self.fps, update_s=self.plate_update_s)
+        if any(f.shape != shape for f in frames):
+            raise ValueError("frames of one batch differ in size; a maintained plate follows one video at a time "
+                             "(call reset() between videos, or follow_plate=False)")  # fmt: skip
+        return [self.maintained.compensated(f) for f in frames]
+
+    def _run_onnx(self, x: np.ndarray, plates: np.ndarray | None = None) -> np.ndarray:
+        own = None if plates is None else np.ascontiguousarray(plates.transpose(0, 3, 1, 2), np.float32) / 255.0
+        plate = own if own is not None else self._onnx_plate(len(x), mirrored=False)
+        prob = self._onnx.predict(x, plate)
         if self.flip_tta:  # the plate mirrored with the frame
             flipped = np.ascontiguousarray(x[..., ::-1])
-            prob = 0.5 * (prob + self._onnx.predict(flipped, self._onnx_plate(len(x), mirrored=True))[..., ::-1])
+            mirrored = np.ascontiguousarray(own[..., ::-1]) if own is not None else self._onnx_plate(len(x), mirrored=True)
+            prob = 0.5 * (prob + self._onnx.predict(flipped, mirrored)[..., ::-1])
         return prob
 
     def _onnx_plate(self, batch: int, *, mirrored: bool) -> np.ndarray | None:
@@ -187,7 +250,7 @@ class SegNetSegmenter(Segmenter):
             self._onnx_plates[key] = np.ascontiguousarray(np.broadcast_to(plate, (batch, *plate.shape[1:])))
         return self._onnx_plates[key]
 
-    def _run_torch(self, batch: Any) -> np.ndarray:
+    def _run_torch(self, batch: Any, plates: np.ndarray | None = None) -> np.ndarray:
         import torch
 
         from humanseg.models import compose_input
@@ -195,7 +258,10 @@ class SegNetSegmenter(Segmenter):
         h, w = self.input_size
         # uint8 to the device, float there: a quarter of the bytes over PCIe (the same numbers on a CPU).
         x = batch.to(self._device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        plate = self._plate_tensor(h, w)
+        if plates is None:
+            plate = self._plate_tensor(h, w)
+        else:
+            plate = torch.from_numpy(plates).to(self._device).permute(0, 3, 1, 2).float().div_(255.0)
         x = compose_input(x, plate, self.config.inputs)
         if self._channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -212,7 +278,7 @@ class SegNetSegmenter(Segmenter):
             self.model.train(was_training)
         return prob.float().cpu().numpy()
 
-    def _completed(self, prob: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    def _completed(self, prob: np.ndarray, frame: np.ndarray, plate: np.ndarray | None = None) -> np.ndarray:
         """``prob`` with the plate-difference blobs that touch its mask added (see the module docstring).
 
         Only where it can matter: a blob of the (opened and closed) plate difference lies inside one region of the
@@ -220,7 +286,7 @@ class SegNetSegmenter(Segmenter):
         the regions the network's mask touches, in crops wide enough that their values are those of the whole
         frame. Regions are found on a grid of ``step`` x ``step`` cells (any changed pixel marks its cell), a
         quarter of the pixels or fewer above 480 rows. The result equals the whole-frame computation
-        (tests/test_completion.py).
+        (tests/test_completion.py). ``plate``: this frame's plate at its size (default: the captured one).
         """
         import cv2
 
@@ -232,7 +298,7 @@ class SegNetSegmenter(Segmenter):
         person = prob > 0.5
         if not person.any():
             return prob  # a blob joins only when the network covers part of it
-        codes = distance_codes(frame, self._plate_diff[shape], DEFAULT_RULE)
+        codes = distance_codes(frame, self._plate_diff[shape] if plate is None else plate, DEFAULT_RULE)
         table = _TABLE
         r_open, r_close = DEFAULT_RULE.radii(shape[0])
         # Where the raw difference passes 0.5, grown by the closing radius: every final blob is inside one region.

@@ -181,6 +181,7 @@ def versions() -> dict[str, str]:
     import torch
 
     from humanseg import __version__
+    from humanseg.device import choose_device
 
     out = {
         "humanseg": __version__,
@@ -190,7 +191,7 @@ def versions() -> dict[str, str]:
         "opencv": cv2.__version__,
         "numpy": np.__version__,
         "cpus": str(os.cpu_count()),
-        "device": f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "cpu",
+        "device": f"cuda ({torch.cuda.get_device_name(0)})" if choose_device().type == "cuda" else "cpu",
     }
     try:
         from importlib.metadata import version

@@ -35,7 +35,9 @@ def device_text() -> str:
     """Which device training and the trained models use here."""
     import torch
 
-    if torch.cuda.is_available():
+    from humanseg.device import choose_device
+
+    if choose_device().type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(0)} (CUDA)"
     return f"CPU ({os.cpu_count() or 1} cores; no CUDA GPU found)"
 

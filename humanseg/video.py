@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from humanseg.checks import check_frame_size
+from humanseg.files import atomic_path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".ts"})
@@ -662,13 +663,10 @@ def zip_folder(folder: str | Path, zip_path: str | Path) -> Path:
     folder, zip_path = Path(folder), Path(zip_path)
     if not folder.is_dir():
         raise VideoError(f"{folder}: folder not found, nothing to zip")
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = zip_path.with_name(zip_path.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and path.resolve() != zip_path.resolve() and path != tmp:
                 zf.write(path, path.relative_to(folder).as_posix())
-    tmp.replace(zip_path)
     return zip_path
 
 

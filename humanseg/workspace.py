@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from humanseg.files import atomic_path
 from humanseg.progress import bar
 from humanseg.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoError, frame_number, list_images, open_frames
 
@@ -255,9 +256,8 @@ def store_file(src: str | Path, folder: str | Path, name: str | None = None, *, 
     raw = Path(name or src.name)
     target_name = safe_stem(raw.stem) + raw.suffix.lower()
     target = folder / target_name if overwrite else unique_path(folder, target_name)
-    tmp = target.with_name(f".{target.name}.part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(src, tmp)
     return target
 
 
@@ -459,13 +459,11 @@ def cut_clip(source: str | Path, dest: str | Path, max_frames: int = 100) -> Pat
     dest = Path(dest)
     if dest.is_file():
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.stem}-{os.getpid()}-{time.monotonic_ns()}.mp4")
-    try:
-        with open_frames(source, max_frames=max_frames) as reader, H264Writer(tmp, reader.fps) as writer:
-            for frame in reader:
-                writer.write(frame)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        atomic_path(dest) as tmp,
+        open_frames(source, max_frames=max_frames) as reader,
+        H264Writer(tmp, reader.fps) as writer,
+    ):
+        for frame in reader:
+            writer.write(frame)
     return dest

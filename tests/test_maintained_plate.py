@@ -181,3 +181,37 @@ def test_site_model_keeps_a_person_standing_still_for_30_s():
     assert np.array_equal(fixed.segment(frame), SegNetSegmenter(ckpt, device="cpu", follow_plate=False).segment(frame))
     seg.reset()
     assert np.array_equal(seg.background(), plate)
+
+
+def test_cli_fixed_plate_gives_the_old_masks_and_the_default_follows(tmp_path):
+    from PIL import Image
+
+    from humanseg.cli import main
+    from humanseg.segment import segment_video
+    from humanseg.video import open_frames
+
+    rng = np.random.default_rng(6)
+    plate = make_plate((96, 128), rng)
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for i in range(12):  # a light switched off at frame 4, a person walking
+        dark = np.clip(plate * (1.0 if i < 4 else 0.7), 0, 255).astype(np.uint8)
+        Image.fromarray(add_person(dark, np.random.default_rng(50 + i))[0]).save(clip / f"{i:06d}.png")
+    Image.fromarray(plate).save(tmp_path / "plate.png")
+
+    def masks(out):
+        return list(open_frames(next(out.glob("*_mask.mp4"))))
+
+    args = ["segment", str(clip), "-s", "plate-diff", "--plate", str(tmp_path / "plate.png"), "--masks-only"]
+    assert main([*args, "--fixed-plate", "--out", str(tmp_path / "fixed")]) == 0
+    assert main([*args, "--out", str(tmp_path / "follow")]) == 0
+    # A plate-free method beside it: the plate goes only to plate-diff, as without the flags.
+    mix = [*args[:3], "plate-diff", "mog2", *args[4:], "--plate-update-s", "0", "--out", str(tmp_path / "mix")]
+    assert main(mix) == 0
+    old = PlateDiffSegmenter(plate, follow_plate=False)
+    segment_video(clip, [old], tmp_path / "old", masks_only=True, side_by_side=False)
+    fixed, follow, old_masks = masks(tmp_path / "fixed"), masks(tmp_path / "follow"), masks(tmp_path / "old")
+    assert all(np.array_equal(a, b) for a, b in zip(fixed, old_masks, strict=True))
+    # After the step the fixed plate marks most of the frame, the followed one does not.
+    assert np.mean([(f[..., 0] > 127).mean() for f in fixed[4:]]) > 0.5
+    assert np.mean([(f[..., 0] > 127).mean() for f in follow[4:]]) < 0.2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from humanseg.occupancy import HeightAt
@@ -18,6 +18,7 @@ HELP = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from humanseg.anonymise import STYLES
     from humanseg.cli import live
+    from humanseg.maintained_plate import DEFAULT_UPDATE_S
     from humanseg.segmenters import available  # the registry imports no backend: cheap
 
     parser.add_argument(
@@ -39,6 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--checkpoint", type=Path, help="trained checkpoint for the segnet method")
     parser.add_argument("--plate", type=Path, help="empty-scene image of this camera, for plate-based methods")
+    parser.add_argument(
+        "--fixed-plate",
+        action="store_true",
+        help="plate methods (plate-diff with --plate, plate models) compare with the plate as captured, instead of "
+        "one that follows the site's light and moved objects",
+    )
+    parser.add_argument(
+        "--plate-update-s",
+        type=float,
+        metavar="S",
+        help=f"time constant of the plate's update in seconds at 25 frames/s (default {DEFAULT_UPDATE_S}: a moved "
+        "object is background again within 10 s; 0 = light compensation only)",
+    )
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (of each clip)")
     parser.add_argument("--step", type=int, default=1, metavar="K", help="use every K-th frame (default 1)")
     parser.add_argument("--pngs", action="store_true", help="also write each method's masks as 0/255 PNGs + a zip")
@@ -95,6 +109,36 @@ def _height_at(spec: str | None, clips: list[str | Path]) -> HeightAt | None:
     raise VideoError(f"none of the {len(clips)} clip(s) can be read, so --perspective has no frame height")
 
 
+def _methods(args: argparse.Namespace) -> tuple[list[Any], Path | None, Path | None]:
+    """(methods, plate, checkpoint) for the run: the names as given, or, with --fixed-plate / --plate-update-s,
+    the plate methods built here with those options (then they hold the plate and checkpoint themselves, and
+    the plate goes on only for what else uses it: another plate-free method erring on it, or erase)."""
+    if not args.fixed_plate and args.plate_update_s is None:
+        return list(args.segmenter), args.plate, args.checkpoint
+    if args.plate_update_s is not None and args.plate_update_s < 0:
+        raise ValueError(f"--plate-update-s must be >= 0 seconds, got {args.plate_update_s}")
+    from humanseg.segmenters import REGISTRY, capabilities, create_segmenter
+    from humanseg.video import read_image
+
+    plate = read_image(args.plate) if args.plate is not None else None
+    methods: list[Any] = []
+    built_plate = built_ckpt = False
+    for name in args.segmenter:
+        caps = capabilities(name) if name in REGISTRY else None
+        if caps is None or not caps.takes_plate:
+            methods.append(name)
+            continue
+        options: dict[str, Any] = {"follow_plate": not args.fixed_plate}
+        if args.plate_update_s is not None:
+            options["plate_update_s"] = args.plate_update_s
+        if caps.takes_checkpoint and args.checkpoint is not None:
+            options["checkpoint"], built_ckpt = args.checkpoint, True
+        methods.append(create_segmenter(name, plate=plate, **options))
+        built_plate |= plate is not None
+    keep_plate = not built_plate or args.anonymise == "erase"
+    return methods, args.plate if keep_plate else None, None if built_ckpt else args.checkpoint
+
+
 def run(args: argparse.Namespace) -> int:
     from humanseg.footage import find_clips, is_footage
     from humanseg.stream import is_stream
@@ -123,12 +167,13 @@ def _run_clip(args: argparse.Namespace, height_at: HeightAt | None) -> int:
     from humanseg.segment import ExtraOutputs, segment_video
 
     extras = ExtraOutputs(anonymise=args.anonymise, margin_px=args.margin, stats=args.stats, height_at=height_at)
+    methods, plate, checkpoint = _methods(args)
     result = segment_video(
         args.video[0],
-        args.segmenter,
+        methods,
         args.out,
-        plate=args.plate,
-        checkpoint=args.checkpoint,
+        plate=plate,
+        checkpoint=checkpoint,
         max_frames=args.max_frames,
         step=args.step,
         save_pngs=args.pngs,
@@ -167,14 +212,15 @@ def _run_clip(args: argparse.Namespace, height_at: HeightAt | None) -> int:
 def _run_folder(args: argparse.Namespace, height_at: HeightAt | None) -> int:
     from humanseg.footage import segment_folder
 
+    methods, plate, checkpoint = _methods(args)
     result = segment_folder(
         args.video,
-        args.segmenter,
+        methods,
         args.out,
         recursive=args.recursive,
         skip_done=args.skip_done,
-        plate=args.plate,
-        checkpoint=args.checkpoint,
+        plate=plate,
+        checkpoint=checkpoint,
         max_frames=args.max_frames,
         step=args.step,
         save_pngs=args.pngs,

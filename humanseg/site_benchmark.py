@@ -107,6 +107,7 @@ class SiteBenchmarkConfig:
     montage_frames: int = 4  # rows of the montage
     workers: int = field(default_factory=lambda: max(1, min(8, os.cpu_count() or 1)))  # dataset build processes
     device: str | None = None  # training/inference device: "cpu", "cuda" or None (CUDA when available)
+    drift: bool = False  # also score the drift probe (humanseg.drift) with maintained and fixed plates; run.json
     overwrite: bool = False  # replace the outputs of an earlier run in ``out``
 
     def __post_init__(self) -> None:
@@ -482,6 +483,7 @@ def _benchmark_sequence(
         timing["eval_s"][method] = round(time.perf_counter() - t0, 2)
         console.done()
     record.results[name] = rows
+    drift = _drift(config, seq_dir, seq, work, record, train_info["checkpoint"], skip, console) if config.drift else None
 
     _save_montage(seq, picks, rows, masks, work / "montage.png")
     record.timings["sequences"][name] = timing
@@ -496,7 +498,57 @@ def _benchmark_sequence(
         "skip_first": skip,
         "scored_frames": len(scored),
         "still_frames": still,
-    }
+    } | ({"drift": drift} if drift is not None else {})
+
+
+#: The drift probe's methods: (label, registry name, follow_plate), the site model's label filled in per run.
+DRIFT_METHODS = (("{site}", "segnet", True), ("{site} fixed plate", "segnet", False),
+                 ("plate-diff", "plate-diff", True), ("plate-diff fixed plate", "plate-diff", False), ("mog2", "mog2", None))  # fmt: skip
+
+
+def _drift(
+    config: SiteBenchmarkConfig,
+    seq_dir: Path,
+    seq: LabelledSequence,
+    work: Path,
+    record: _Record,
+    checkpoint: str,
+    skip: bool,
+    console: _Console,
+) -> dict[str, Any]:
+    """F of the drift variants (:mod:`humanseg.drift`; the plate as captured, the truth unchanged) for the site
+    model and plate-diff with maintained and fixed plates and MOG2, the site model the run trained reused; for
+    the moved object also the seconds (at ``config.fps``) until it is last marked after it appears. Not stages of
+    the overall bar (its count is the same with and without --drift); each scoring has its own bar."""
+    from humanseg.drift import VARIANTS, drifted_sequence
+
+    out: dict[str, Any] = {}
+    for variant in VARIANTS:
+        folder, start, where = drifted_sequence(seq_dir, work / "drift" / variant, variant)
+        rows: dict[str, Any] = {}
+        for label, name, follow in DRIFT_METHODS:
+            label = label.format(site=record.model_method)
+            options: dict[str, Any] = {} if follow is None else {"follow_plate": follow, "fps": config.fps}
+            if name == "segnet":
+                seg = create_segmenter(name, checkpoint=checkpoint, device=config.device, **options)
+            elif capabilities(name).takes_plate:
+                seg = create_segmenter(name, plate=str(work / "plate.png"), **options)
+            else:
+                seg = create_segmenter(name)
+            numbers = [it.number for it in seq.items] if variant == "moved" else []
+            try:
+                result = evaluate_sequence(folder, seg, skip_first=skip, keep_masks=numbers, progress=console.enabled)
+            finally:
+                seg.close()
+            row: dict[str, Any] = {"f_measure": result["f_measure"]}
+            if variant == "moved":
+                marked = [n for n in sorted(result.masks) if n >= start and result.masks[n][where].mean() > 0.01]
+                row["moved_marked_until_s"] = round((marked[-1] - start) / config.fps, 2) if marked else 0.0
+            rows[label] = row
+        out[variant] = rows
+        shutil.rmtree(folder, ignore_errors=True)
+        console.say(f"{work.name}: drift {variant}: " + ", ".join(f"{m} F {r['f_measure']:.3f}" for m, r in rows.items()))
+    return out
 
 
 def _plate(

@@ -112,7 +112,7 @@ def bench(tmp_path_factory) -> dict:
         sys.executable, "-m", "humanseg", "site-benchmark", str(site_a), str(site_b),
         "--actors", str(actor), str(site_a), str(site_b), "--minutes", "0.1", "--count", "24",
         "--model", "segnet-tiny", "--baselines", "mog2", "plate-diff", "--fps", "5", "--workers", "1",
-        "--device", "cpu", "--plate-people", "plate-diff", "--out", str(out),
+        "--device", "cpu", "--plate-people", "plate-diff", "--drift", "--out", str(out),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), cwd=tmp, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -268,6 +268,21 @@ def test_report_lists_skipped_baseline(bench):
     text = report_markdown(results, run)
     assert f"| mediapipe | skipped: {reason} |" in text
     assert f"## Skipped baselines\n\n- mediapipe: {reason}" in text
+
+
+def test_drift_probe_scores_every_variant_and_method(bench):
+    """--drift: per sequence, F of the ramp, step and moved-object variants for the site model and plate-diff with
+    the maintained and the fixed plate and MOG2, and how long the moved object stays marked; the variant folders
+    are removed afterwards."""
+    for name in ("siteA", "siteB"):
+        drift = bench["run"]["sequences"][name]["drift"]
+        assert list(drift) == ["ramp", "step", "moved"]
+        for variant, rows in drift.items():
+            assert list(rows) == ["site-segnet-tiny", "site-segnet-tiny fixed plate", "plate-diff",
+                                  "plate-diff fixed plate", "mog2"]  # fmt: skip
+            assert all(0.0 <= r["f_measure"] <= 1.0 for r in rows.values())
+            assert all(("moved_marked_until_s" in r) == (variant == "moved") for r in rows.values())
+        assert not (bench["out"] / name / "drift" / "ramp").exists()
 
 
 def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):

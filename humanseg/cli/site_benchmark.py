@@ -94,6 +94,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="training/inference device (default: CUDA when available)",
     )
+    parser.add_argument(
+        "--drift",
+        action="store_true",
+        help="also score the drift probe per sequence (light ramp, light step, a moved object; the plate as captured): "
+        "the site model and plate-diff with the plate that follows the site and with the fixed plate, and MOG2 "
+        "(run.json, sequences.NAME.drift)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         count=args.count, size=parse_size(args.size) if args.size else None, seed=args.seed,
         perspective=args.perspective, plate_people=None if args.plate_people == 'none' else args.plate_people,
         baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
-        device=args.device, overwrite=args.overwrite, **options,
+        device=args.device, overwrite=args.overwrite, drift=args.drift, **options,
     )  # fmt: skip
     out = run_site_benchmark(config, progress=not args.no_progress)
     results = out["results"]

@@ -54,6 +54,22 @@ def _winner(rows: dict[str, dict[str, Any]]) -> str | None:
     return max(ran, key=ran.get) if ran else None
 
 
+def _drift_table(drift: dict[str, dict[str, Any]], unchanged: dict[str, dict[str, Any]]) -> list[str]:
+    """The drift probe of one sequence (run.json ``drift``): F per variant and method beside the unchanged F, and
+    how many seconds the moved object stays marked."""
+    methods = list(next(iter(drift.values())))
+    lines = ["Drift probe (the plate as captured, frames changed; humanseg.drift):", "",
+             "| method | unchanged | " + " | ".join(drift) + " | moved object marked for (s) |",
+             "|---|---|" + "---|" * len(drift) + "---|"]  # fmt: skip
+    for m in methods:
+        base = unchanged.get(m.removesuffix(" fixed plate"), {}).get("f_measure") if "fixed" not in m else None
+        cells = [f"{drift[v][m]['f_measure']:.3f}" for v in drift]
+        until = drift.get("moved", {}).get(m, {}).get("moved_marked_until_s")
+        lines.append(f"| {m} | {'' if base is None else f'{base:.3f}'} | " + " | ".join(cells)
+                     + f" | {'' if until is None else until} |")  # fmt: skip
+    return [*lines, ""]
+
+
 def mean_over_sequences(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per method, the mean of each table metric over the sequences where it ran (``sequences`` = how many)."""
     methods = list(dict.fromkeys(m for rows in results.values() for m in rows))
@@ -144,6 +160,8 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
             f"![montage of {name}]({name}/montage.png)",
             "",
         ]  # fmt: skip
+        if meta.get("drift"):
+            lines += _drift_table(meta["drift"], rows)
     if len(results) > 1:
         means = mean_over_sequences(results)
         lines += [

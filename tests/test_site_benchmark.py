@@ -283,6 +283,8 @@ def test_drift_probe_scores_every_variant_and_method(bench):
             assert all(0.0 <= r["f_measure"] <= 1.0 for r in rows.values())
             assert all(("moved_marked_until_s" in r) == (variant == "moved") for r in rows.values())
         assert not (bench["out"] / name / "drift" / "ramp").exists()
+    report = (bench["out"] / "report.md").read_text()
+    assert report.count("Drift probe") == 2 and "| site-segnet-tiny fixed plate |  | " in report
 
 
 def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):

@@ -476,7 +476,9 @@ def _benchmark_sequence(
         if record.unavailable.get(method) is not None:
             rows[method] = {"status": "skipped", "reason": record.unavailable[method], "f_measure": None}
         else:
-            made = _segmenter(method, record.model_method, train_info["checkpoint"], work / "plate.png", config.device)
+            made = _segmenter(
+                method, record.model_method, train_info["checkpoint"], work / "plate.png", config.device, config.fps
+            )
             rows[method], masks[method] = _score(
                 seq_dir, made, skip, work / "masks" / method, still, [it.number for it in picks], console.enabled
             )
@@ -643,16 +645,16 @@ def _train(config: SiteBenchmarkConfig, dataset: Path, out: Path, console: _Cons
 
 
 def _segmenter(
-    method: str, model_method: str, checkpoint: str, plate: Path, device: str | None
+    method: str, model_method: str, checkpoint: str, plate: Path, device: str | None, fps: float
 ) -> tuple[Segmenter, dict[str, str]]:
     """The site model (labelled ``model_method``) or a baseline, given the site plate when it takes one, and the
-    file it was given, for its results row."""
+    file it was given, for its results row. Plate methods count their plate's update time at ``fps``."""
     if method == model_method:
-        seg = create_segmenter("segnet", checkpoint=checkpoint, device=device)
+        seg = create_segmenter("segnet", checkpoint=checkpoint, device=device, fps=fps)
         seg.label = model_method
         return seg, {"checkpoint": checkpoint}
     if capabilities(method).takes_plate:
-        return create_segmenter(method, plate=str(plate)), {"plate": str(plate)}
+        return create_segmenter(method, plate=str(plate), fps=fps), {"plate": str(plate)}
     return create_segmenter(method), {}
 
 

@@ -181,6 +181,12 @@ def test_site_model_keeps_a_person_standing_still_for_30_s():
     assert np.array_equal(fixed.segment(frame), SegNetSegmenter(ckpt, device="cpu", follow_plate=False).segment(frame))
     seg.reset()
     assert np.array_equal(seg.background(), plate)
+    # Both runtimes take the per-frame plates (flip averaging mirrors them), batched or not.
+    torch_seg = SegNetSegmenter(ckpt, device="cpu", runtime="torch", flip_tta=True)
+    seg.flip_tta = True
+    frames = [frame, np.clip(frame * 0.8, 0, 255).astype(np.uint8), frame]
+    got, ref = seg.segment_batch(frames), torch_seg.segment_batch(frames)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got, ref, strict=True)) < 1e-4
 
 
 def test_cli_fixed_plate_gives_the_old_masks_and_the_default_follows(tmp_path):

@@ -183,7 +183,7 @@ def _close_created(spec: object, segs: Sequence[SegmenterLike]) -> None:
 
 
 def label_of(segmenter: SegmenterLike) -> str:
-    """The name a segmenter has in tables, captions and file names: its ``label`` (e.g. ``trained:site/run``
+    """The name a segmenter has in tables, captions and file names: its ``label`` (e.g. ``site:site/run``
     for a site model), else its ``name``."""
     return str(getattr(segmenter, "label", None) or segmenter.name)
 

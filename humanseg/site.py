@@ -385,15 +385,16 @@ def baselines() -> list[str]:
 
 
 def trained_segmenters(workspace: Path, models: Iterable[str]) -> list:
-    """One segmenter per trained model id, labelled ``trained:<site/run>`` in captions, tables and file names."""
+    """One segmenter per trained model id, labelled ``site:<site/run>`` in captions, tables and file names."""
     from humanseg.segmenters import create_segmenter
+    from humanseg.segmenters.segnet import site_label
 
     (backend,) = trained_backends()
     segs: list = []
     try:
         for model in models:
             seg = create_segmenter(backend, checkpoint=checkpoint_for(workspace, model))
-            seg.label = f"trained:{model}"
+            seg.label = site_label(model)
             segs.append(seg)
     except BaseException:
         for seg in segs:

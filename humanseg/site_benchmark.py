@@ -352,7 +352,9 @@ def run_site_benchmark(
     seq_names = dict(zip(config.sequences, _unique_names(config.sequences), strict=True))
     actor_names = dict(zip(used_actors, _unique_names(used_actors), strict=True))
     _prepare_out(config, list(seq_names.values()))
-    model_method = f"site-{config.model_preset()}"
+    from humanseg.segmenters.segnet import site_label
+
+    model_method = site_label(config.model_preset())
     record = _Record(config, model_method, [model_method, *config.baselines], started=started)
     console = _Console(len(used_actors) + len(config.sequences) * (2 + len(record.methods)), progress, log)
     with console.stages:

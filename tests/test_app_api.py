@@ -327,7 +327,7 @@ def test_segment_with_the_trained_model(client, trained, inputs):
     anon, metrics, chart = rest[2], rest[7], rest[8]
     assert anon["visible"] is False and anon["value"] is None  # anonymising was off
     assert metrics["visible"] is False and chart["visible"] is False  # no ground truth: no metrics shown
-    assert [c[0] for c in method_dd["choices"]] == [f"trained:{model_id}", "mog2"]
+    assert [c[0] for c in method_dd["choices"]] == [f"site:{model_id}", "mog2"]
 
 
 @pytest.mark.parametrize(

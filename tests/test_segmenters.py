@@ -91,8 +91,8 @@ def test_capabilities_agree_with_the_constructor(name):
 def test_label_defaults_to_the_name_and_can_be_set():
     seg = create_segmenter("mog2")
     assert seg.label == "mog2"
-    seg.label = "trained:siteA/run1"
-    assert seg.label == "trained:siteA/run1" and seg.name == "mog2"
+    seg.label = "site:siteA/run1"
+    assert seg.label == "site:siteA/run1" and seg.name == "mog2"
 
 
 def test_unknown_name_lists_valid_names():

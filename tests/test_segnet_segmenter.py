@@ -25,6 +25,7 @@ def test_trained_model_finds_the_person_at_frame_size():
     # and batching, not about kernels.
     seg = create_segmenter("segnet", checkpoint=run / "best.pt", device="cpu")
     assert isinstance(seg, SegNetSegmenter) and seg.name == "segnet" and seg.input_size == (48, 64)
+    assert seg.label == f"site:{run.name}"  # its one name in tables, captions and file names: the run folder
     image = read_image(dataset / "images" / "000001.png")
     truth = read_image(dataset / "masks" / "000001.png")[..., 0] > 127
     # A frame 3x larger than the training size, odd on purpose: the mask comes back at the frame's size.

@@ -36,7 +36,7 @@ from humanseg.sizes import parse_size
 from humanseg.video import load_sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = "site-segnet-tiny"
+MODEL = "site:segnet-tiny"
 METHODS = [MODEL, "mog2", "plate-diff"]
 
 
@@ -278,13 +278,13 @@ def test_drift_probe_scores_every_variant_and_method(bench):
         drift = bench["run"]["sequences"][name]["drift"]
         assert list(drift) == ["ramp", "step", "moved"]
         for variant, rows in drift.items():
-            assert list(rows) == ["site-segnet-tiny", "site-segnet-tiny fixed plate", "plate-diff",
+            assert list(rows) == ["site:segnet-tiny", "site:segnet-tiny fixed plate", "plate-diff",
                                   "plate-diff fixed plate", "mog2"]  # fmt: skip
             assert all(0.0 <= r["f_measure"] <= 1.0 for r in rows.values())
             assert all(("moved_marked_until_s" in r) == (variant == "moved") for r in rows.values())
         assert not (bench["out"] / name / "drift" / "ramp").exists()
     report = (bench["out"] / "report.md").read_text()
-    assert report.count("Drift probe") == 2 and "| site-segnet-tiny fixed plate |  | " in report
+    assert report.count("Drift probe") == 2 and "| site:segnet-tiny fixed plate |  | " in report
 
 
 def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):
@@ -308,10 +308,10 @@ def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, caps
     assert calls == ["mediapipe"]
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["cam"]
     assert rows == out["results"]["cam"]
-    assert list(rows) == ["site-segnet-tiny", "plate-diff", "mediapipe"]
+    assert list(rows) == ["site:segnet-tiny", "plate-diff", "mediapipe"]
     assert rows["mediapipe"]["status"] == "skipped" and "no network" in rows["mediapipe"]["reason"]
     assert rows["mediapipe"]["f_measure"] is None
-    assert rows["plate-diff"]["status"] == "ok" and rows["site-segnet-tiny"]["status"] == "ok"
+    assert rows["plate-diff"]["status"] == "ok" and rows["site:segnet-tiny"]["status"] == "ok"
     assert "no network" in out["run"]["skipped"]["mediapipe"]
     plate = out["run"]["sequences"]["cam"]["plate"]
     assert plate["source"] == "estimated" and plate["detail"].endswith("(mediapipe unavailable: motion masking only)")

@@ -43,6 +43,13 @@ BATCH_SIZES = {"cpu": 8, "cuda": 64}
 RUNTIMES = ("torch", "onnxruntime")
 
 
+
+def site_label(model: str) -> str:
+    """The one name a trained site model has in every table, caption and file name: ``site:<model>``, where
+    ``<model>`` is the run (``site/run`` in the app, the run folder on the command line) or, in the site
+    benchmark, the preset it trained."""
+    return f"site:{model}"
+
 class SegNetSegmenter(Segmenter):
     """Person probability from a trained checkpoint (``name = "segnet"``).
 
@@ -96,6 +103,7 @@ class SegNetSegmenter(Segmenter):
         self._follow(follow_plate, plates, plate_update_s, fps)
         self._onnx = _onnx_network(model, runtime)
         self.checkpoint = Path(checkpoint)
+        self.label = site_label(self.checkpoint.parent.name or self.checkpoint.stem)
         self.info = info
 
     @classmethod

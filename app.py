@@ -8,8 +8,9 @@ Three tabs wire the browser to the same library functions the command-line tools
 1. Site and dataset: plates (uploaded empty-scene images, or estimated from a site clip), actor silhouettes
    (from actor clips with masks, a segmenter, or harvested from the site clip), review/reject, build the dataset.
 2. Train: a dataset and a model preset, a time budget or epochs; live loss and validation-F curve, stop, resume.
-3. Segment: drop a clip, pick trained models and baselines; side-by-side video, overlay/mask videos, PNG zips,
-   and CDnet metrics when ground truth is given.
+3. Segment: drop a clip (or give a live camera URL), pick trained models and baselines; side-by-side video,
+   overlay/mask videos, PNG zips, an anonymised video, people counts and an occupancy map, and CDnet metrics when
+   ground truth is given.
 
 Everything is kept in a per-site workspace folder (see humanseg.workspace), so a restart loses nothing. The app
 binds 127.0.0.1 unless told otherwise (``--host``, else ``$GRADIO_SERVER_NAME``; ``--port``, else

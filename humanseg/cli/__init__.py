@@ -42,6 +42,16 @@ def check_outputs(command: str, args: argparse.Namespace) -> None:
             (check_output_dir if kind == "dir" else check_output_file)(value, option)
 
 
+def check_clip_options(args: argparse.Namespace) -> None:
+    """The frame-range and margin options shared by ``segment`` and ``anonymise``: refused with the bad value."""
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.step < 1:
+        raise ValueError(f"--step must be >= 1, got {args.step}")
+    if args.margin is not None and args.margin < 0:
+        raise ValueError(f"--margin must be >= 0 pixels, got {args.margin}")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m humanseg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -62,18 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from humanseg.anonymise import anonymise_video
+    from humanseg.cli import check_clip_options
     from humanseg.stream import is_stream
 
     if is_stream(args.video):
         from humanseg.cli import live
 
         return live.anonymise(args)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
-    if args.step < 1:
-        raise ValueError(f"--step must be >= 1, got {args.step}")
-    if args.margin is not None and args.margin < 0:
-        raise ValueError(f"--margin must be >= 0 pixels, got {args.margin}")
+    check_clip_options(args)
     result = anonymise_video(
         Path(args.video),
         args.segmenter,

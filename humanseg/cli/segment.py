@@ -140,6 +140,7 @@ def _methods(args: argparse.Namespace) -> tuple[list[Any], Path | None, Path | N
 
 
 def run(args: argparse.Namespace) -> int:
+    from humanseg.cli import check_clip_options
     from humanseg.footage import find_clips, is_footage
     from humanseg.stream import is_stream
 
@@ -147,12 +148,7 @@ def run(args: argparse.Namespace) -> int:
         from humanseg.cli import live
 
         return live.segment(args)
-    if args.max_frames is not None and args.max_frames < 1:
-        raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
-    if args.step < 1:
-        raise ValueError(f"--step must be >= 1, got {args.step}")
-    if args.margin is not None and args.margin < 0:
-        raise ValueError(f"--margin must be >= 0 pixels, got {args.margin}")
+    check_clip_options(args)
     if args.margin is not None and args.anonymise is None:
         raise ValueError("--margin sets the anonymised video's margin; add --anonymise STYLE, or drop --margin")
     if len(args.video) > 1 or is_footage(args.video[0], recursive=args.recursive):

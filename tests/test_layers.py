@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "humanseg.plate": 0,
     "humanseg.maintained_plate": 0,
     "humanseg.drift": 0,
+    "humanseg.scale": 0,
     "humanseg.render": 0,
     "humanseg.plots": 0,
     "humanseg.model_files": 0,

@@ -19,6 +19,8 @@ data_order         how the batch order is derived: {"seed", "epoch", "batch_in_e
 best_score         best validation score so far (higher is better) and ``best_metric`` its name
 dataset_id         the training dataset manifest's ``id``
 plate              the site plate as a ``uint8`` H x W x 3 tensor when the model takes one, else None
+working_scale      network px per frame px of the site (:mod:`humanseg.scale`) from the dataset, or None (absent in
+                   older files: the whole frame is resized to the input, as before)
 history            training history rows (dicts with step, loss, lr, val_f ...)
 =================  ======================================================================================
 
@@ -57,6 +59,7 @@ class CheckpointInfo:
     best_metric: str | None
     dataset_id: str | None
     plate: np.ndarray | None
+    working_scale: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -78,6 +81,7 @@ def save_checkpoint(
     dataset_id: str | None = None,
     plate: np.ndarray | None = None,
     history: list[dict[str, Any]] | None = None,
+    working_scale: float | None = None,
 ) -> Path:
     """Write a checkpoint atomically; return its path. ``model`` is the bare network (not a DDP wrapper)."""
     path = Path(path)
@@ -85,6 +89,8 @@ def save_checkpoint(
         plate = np.asarray(plate)
         if plate.dtype != np.uint8 or plate.ndim != 3 or plate.shape[2] != 3:
             raise ValueError(f"plate must be RGB uint8 H x W x 3, got {plate.shape} {plate.dtype}")
+    if working_scale is not None and not working_scale > 0:
+        raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
     state = {
         "format": FORMAT,
         "humanseg_version": __version__,
@@ -103,6 +109,7 @@ def save_checkpoint(
         "dataset_id": dataset_id,
         "plate": torch.from_numpy(np.ascontiguousarray(plate)) if plate is not None else None,
         "history": history or [],
+        "working_scale": None if working_scale is None else float(working_scale),
     }
     # Streamed to the temporary file (no second copy in memory) and on the disk before the rename.
     with atomic_path(path) as tmp, open(tmp, "xb") as f:
@@ -151,6 +158,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         best_metric=state.get("best_metric"),
         dataset_id=state.get("dataset_id"),
         plate=plate.numpy() if plate is not None else None,
+        working_scale=state.get("working_scale"),
         history=list(state.get("history") or []),
         raw=state,
     )

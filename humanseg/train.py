@@ -499,6 +499,10 @@ class TrainingRun:
                 "use a frame-only model or rebuild the dataset with its plates"
             )
         self.plate = data.plate_array(config.plate) if self.model_config.needs_plate else None
+        # The site's working scale the composites were made at (None for datasets without one): the checkpoint
+        # carries it so the segmenter sees frames at the scale the network was trained at.
+        scale = data.manifest.get("working_scale")
+        self.working_scale = None if scale is None else float(scale)
         self.train_idx, self.val_idx = data.indices("train"), data.indices("val")
         if len(self.train_idx) == 0:
             raise ValueError(f"{dataset_dir} has no training samples (split 'train'); rebuild it with a train split")
@@ -678,7 +682,7 @@ class TrainingRun:
                 )
             )  # fmt: skip
         if self.val_sequences:
-            metrics.update(validate_sequences(self.model, self.val_sequences, self.plate))
+            metrics.update(validate_sequences(self.model, self.val_sequences, self.plate, self.working_scale))
         if self.best_metric == "-train_loss":
             metrics["-train_loss"] = -float(np.mean(self.recent_losses)) if self.recent_losses else -math.inf
         score = metrics[self.best_metric]
@@ -726,6 +730,7 @@ class TrainingRun:
             dataset_id=self.data.id,
             plate=self.plate,
             history=self.history,
+            working_scale=self.working_scale,
         )  # fmt: skip
 
     def write_history(self) -> None:

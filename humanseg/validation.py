@@ -62,10 +62,13 @@ def validate_composites(
     }
 
 
-def validate_sequences(model: SegModel, sequences: Sequence[Path], plate: np.ndarray | None) -> dict[str, float]:
+def validate_sequences(
+    model: SegModel, sequences: Sequence[Path], plate: np.ndarray | None, working_scale: float | None = None
+) -> dict[str, float]:
     """``f/<sequence>``: the F-measure of ``model`` on each labelled sequence (CDnet/SBI/DAVIS layout), scored
     by the evaluator users run; ``real_f``: their mean. Plate models use each sequence's own empty-scene image
-    as the plate when it has one, else ``plate`` (the training plate)."""
+    as the plate when it has one, else ``plate`` (the training plate). ``working_scale``: the dataset's (the
+    segmenter then runs as the saved checkpoint will, see :mod:`humanseg.scale`)."""
     # Imported here: `import humanseg.train` need not load the evaluator and the segmenter backends.
     from humanseg.evaluate import evaluate_sequence
     from humanseg.segmenters.segnet import SegNetSegmenter
@@ -78,7 +81,7 @@ def validate_sequences(model: SegModel, sequences: Sequence[Path], plate: np.nda
             # The sequence's own empty-scene image is the best plate for its camera; else the training plate.
             empties = load_sequence(seq_dir).empty_backgrounds
             seq_plate = read_image(empties[0]) if empties else plate
-        seg = SegNetSegmenter.from_model(model, plate=seq_plate)
+        seg = SegNetSegmenter.from_model(model, plate=seq_plate, working_scale=working_scale)
         result = evaluate_sequence(seq_dir, seg)
         out[f"f/{result['sequence']}"] = float(result["f_measure"])
     out["real_f"] = float(np.mean([v for k, v in out.items() if k.startswith("f/")]))

@@ -19,11 +19,19 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from humanseg import workspace as ws
+from humanseg.files import atomic_write
 from humanseg.occupancy import HeightAt
 from humanseg.segment import ExtraOutputs, SegmentResult
 from humanseg.video import open_frames, read_image
+
+if TYPE_CHECKING:
+    from dataset_builder.perspective import PerspectiveModel
+    from dataset_builder.site_scale import SiteScale
 
 EXAMPLE_SITE = "vtest"
 EXAMPLE_SOURCE = ws.PROJECT_ROOT / "examples" / "data" / "vtest.avi"
@@ -235,6 +243,76 @@ def harvest(
 # --------------------------------------------------------------------------------------------------------------
 # Datasets
 
+#: Frames of a site's clip the site scale is fitted from, spread over the clip (a clip often starts empty).
+SCALE_FIT_FRAMES = 200
+#: Beside a dataset's manifest: the site scale its composites followed (for the summary line).
+SCALE_FILE = "site_scale.json"
+
+
+@dataclass(frozen=True)
+class CompositeScale:
+    """How a site's composites follow the site's own scale (:mod:`humanseg.scale`), one rule for the app and the
+    site benchmark: the person size fitted from the site's own frames and plate (never ground truth), and the
+    ``build_dataset`` arguments that follow from it. ``site`` None (too few people found): composites as before."""
+
+    site: SiteScale | None
+    tiled: bool  # the network runs on input-sized tiles of the scaled frame: composites are input-sized windows
+    input_size: tuple[int, int]  # (height, width) of the model's input
+
+    @property
+    def working_scale(self) -> float | None:
+        return self.site.working_scale if self.site is not None else None
+
+    def size(self, explicit: tuple[int, int] | None, default: tuple[int, int] | None) -> tuple[int, int] | None:
+        """Composite (height, width): an explicit size wins, else the model input when tiled, else ``default``."""
+        if explicit is not None:
+            return explicit
+        return self.input_size if self.tiled else default
+
+    def perspective(self, explicit: str | None) -> str | PerspectiveModel | None:
+        """An explicit perspective wins, else the site's fitted one (frame pixels: build_dataset scales it)."""
+        if explicit:
+            return explicit
+        return self.site.perspective if self.site is not None else None
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """What run.json and the dataset folder record; None when no scale was fitted."""
+        if self.site is None:
+            return None
+        return self.site.to_dict() | {"tiled": self.tiled, "input_size": list(self.input_size)}
+
+    def describe(self) -> str:
+        if self.site is None:
+            return "site scale not fitted (fewer than 5 whole people in the plate difference): composites as before"
+        how = f"tiles of {self.input_size[0]}x{self.input_size[1]}" if self.tiled else "whole frame to the input"
+        return f"{self.site.describe()}; {how}"
+
+
+def fit_composite_scale(
+    frames: Iterable[np.ndarray], plate: np.ndarray, input_size: tuple[int, int], *, progress: bool = False
+) -> CompositeScale:
+    """The site's :class:`CompositeScale` from its own ``frames`` and ``plate`` for a model of ``input_size``
+    (height, width)."""
+    from dataset_builder.site_scale import fit_site_scale
+    from humanseg.scale import tiled
+
+    site = fit_site_scale(frames, plate, max_frames=SCALE_FIT_FRAMES, progress=progress)
+    frame_hw = (int(plate.shape[0]), int(plate.shape[1]))
+    is_tiled = site is not None and tiled(frame_hw, site.working_scale, input_size)
+    return CompositeScale(site, is_tiled, (int(input_size[0]), int(input_size[1])))
+
+
+def fit_clip_scale(
+    clip: Path, plate: np.ndarray, input_size: tuple[int, int], *, progress: bool = False
+) -> CompositeScale:
+    """:func:`fit_composite_scale` over at most :data:`SCALE_FIT_FRAMES` frames spread over ``clip`` (a video
+    file, an image folder, or a CDnet/DAVIS folder: its input frames only)."""
+    with open_frames(clip) as reader:
+        total = reader.frame_count
+    step = max(1, (total or 0) // SCALE_FIT_FRAMES)
+    with open_frames(clip, step=step, max_frames=SCALE_FIT_FRAMES) as reader:
+        return fit_composite_scale(reader, plate, input_size, progress=progress)
+
 
 def dataset_size(height: int, width: int) -> tuple[int, int] | None:
     """The (height, width) to composite at; both 0 keep the plates' size, one of them alone is an error."""
@@ -266,9 +344,12 @@ def build_site_dataset(
 ) -> Path:
     """Composite the site's plates and the silhouette ``sets`` into a new dataset; returns its folder.
 
-    ``perspective``: ``"auto"`` (or empty) fits person height to feet row from harvested silhouettes; else two
-    reference people ``ROW:HEIGHT,ROW:HEIGHT``. A finished dataset of the same name is refused; an interrupted
-    one resumes (same inputs) or is replaced.
+    The site's scale is fitted from its clip of the plates' size (:func:`site_scale`): its working scale goes to
+    the build, and when the network runs on tiles (a camera with more pixels per person than the network needs)
+    the composites are windows of the model's input size unless ``size`` is given.
+    ``perspective``: ``"auto"`` (or empty) is the site scale's fitted perspective, else (too few people in the
+    clip, or no clip) fitted from harvested silhouettes; or two reference people ``ROW:HEIGHT,ROW:HEIGHT``.
+    A finished dataset of the same name is refused; an interrupted one resumes (same inputs) or is replaced.
     """
     from dataset_builder.build import build_dataset
 
@@ -283,22 +364,41 @@ def build_site_dataset(
             "then tick their sets."
         )
     spec = (perspective or "").strip()
+    references = None if spec.lower() in ("", "auto") else spec
     out = site.datasets_dir / dataset_name(name)
     if (out / "manifest.json").is_file():
         raise ValueError(f"A dataset named {out.name!r} already exists in this site; choose another name.")
+    scale = site_scale(site, progress=progress)
     build_dataset(
         site.plates(),  # not the folder: links that lead out of the workspace are left out
         [silhouette_folder(site, s) for s in sets],
         out,
         count,
-        size=size,
+        size=scale.size(size, None) if scale is not None else size,
         seed=seed,
-        perspective=None if spec.lower() in ("", "auto") else spec,
+        perspective=scale.perspective(references) if scale is not None else references,
+        working_scale=scale.working_scale if scale is not None else None,
         workers=build_workers(count),
         overwrite=True,
         progress=progress,
     )
+    if scale is not None and scale.site is not None:
+        atomic_write(out / SCALE_FILE, json.dumps(scale.to_dict(), indent=1).encode())
     return out
+
+
+def site_scale(site: ws.Site, *, progress: bool = False) -> CompositeScale | None:
+    """The site's :class:`CompositeScale` for the default model, from its first clip that has a plate of the
+    clip's size (None: no such clip)."""
+    from humanseg.models import DEFAULT_PRESET, get_preset
+
+    for clip in site.clips():
+        with open_frames(clip, max_frames=1) as reader:
+            size = reader.size
+        plate = plate_for(site, size)
+        if plate is not None:
+            return fit_clip_scale(clip, read_image(plate), get_preset(DEFAULT_PRESET).input_size, progress=progress)
+    return None
 
 
 def latest_dataset(site: ws.Site) -> Path | None:
@@ -320,11 +420,20 @@ def dataset_summary(dataset: Path) -> str:
         "references": " (from your two reference people)",
     }.get(origin, "")
     sil = m.get("sources", {}).get("silhouettes", [])
+    scale_file = dataset / SCALE_FILE
+    if scale_file.is_file():
+        fitted = json.loads(scale_file.read_text())
+        scale = (
+            f" Site scale: people {fitted['person_height']:.0f} px tall, working scale "
+            f"{fitted['working_scale']:.2f} ({'input-sized windows of the plate' if fitted['tiled'] else 'whole plate'})."
+        )
+    else:
+        scale = " Site scale: not fitted (no site clip with enough whole people): composites of the whole plate."
     return (
         f"**{dataset.name}**: {m['count']} samples of {m['size'][1]}x{m['size'][0]} px "
         f"(train {m['splits']['train']}, val {m['splits']['val']}), seed {m['seed']}, "
         f"{len(m['sources']['plates'])} plate(s), {sum(s.get('count', 0) for s in sil)} silhouettes from "
-        f"{len(sil)} set(s); perspective: {origin}{hint}."
+        f"{len(sil)} set(s); perspective: {origin}{hint}.{scale}"
     )
 
 

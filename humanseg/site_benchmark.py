@@ -1,20 +1,26 @@
 """The one-command site benchmark: build a site dataset, train a model on it, score it against the baselines.
 
-For each labelled sequence of a fixed camera (CDnet layout), with actor silhouettes taken only from other footage:
+For each labelled sequence of a fixed camera (CDnet layout), with actor silhouettes taken from other footage
+(``--actors``) and/or harvested from the sequence's own input frames with its plate (``--site-actors``, the app's
+path; never its ground truth):
 
 1. the site plate: the sequence's ``empty_bg*.jpg`` when present, else estimated from its own input frames
    with the people a generic segmenter finds left out (``dataset_builder.backgrounds.estimate_plates``,
    ``plate_people``; the ground truth is never looked at);
-2. a composite dataset of that plate and the actors' silhouettes (``dataset_builder.build.build_dataset``);
-3. a model trained on it for at most the time budget (``humanseg.train.train``; composite validation only, so
+2. the site's scale (unless ``--no-site-scale``): person height and perspective fitted from plate-difference blobs
+   of its input frames (``humanseg.site.fit_clip_scale``, the rule the app uses too), giving the working scale
+   (``humanseg.scale``); where the network then runs on tiles, the composites are windows of the model's input
+   size of the plate at that scale;
+3. a composite dataset of that plate and the actors' silhouettes (``dataset_builder.build.build_dataset``);
+4. a model trained on it for at most the time budget (``humanseg.train.train``; composite validation only, so
    the sequence's ground truth never chooses the checkpoint);
-4. the trained model (with plate completion for plate models, see ``humanseg.segmenters.segnet``) and the
+5. the trained model (with plate completion for plate models, see ``humanseg.segmenters.segnet``) and the
    baselines scored on the sequence's real frames with the CDnet protocol
    (``humanseg.evaluate.evaluate_sequence``), plus the F-measure on the frames where a person stands still.
 
 Silhouettes are cut from each ``--actors`` source once (method ``masks``) into ``OUT/actors/<name>/``. A source
 that is the sequence itself is refused; with several sequences, a source that is one of the other sequences is
-allowed (leave-one-out).
+allowed (leave-one-out). ``--site-actors`` silhouettes go to ``OUT/<seq>/site-actors/`` (method ``plate``).
 
 Outputs in ``OUT``: ``results.json`` (``{sequence: {method: metrics}}``; a baseline that could not run has
 ``status: "skipped"`` and a ``reason``), ``run.json`` (settings, sources, timings, versions; ``complete`` is false
@@ -42,7 +48,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -56,6 +62,9 @@ from humanseg.site_report import OUTPUT_FILES, versions, write_outputs
 from humanseg.sizes import parse_size
 from humanseg.video import Sequence as LabelledSequence
 from humanseg.video import SequenceItem, load_sequence
+
+if TYPE_CHECKING:
+    from humanseg.site import CompositeScale
 
 #: Baselines run by default, in table order.
 DEFAULT_BASELINES: tuple[str, ...] = ("mog2", "knn", "gsoc", "plate-diff", "mediapipe")
@@ -88,7 +97,7 @@ class SiteBenchmarkConfig:
     """Settings of one benchmark run (units in the comments); saved in ``run.json``."""
 
     sequences: list[Path]  # labelled sequence folders (CDnet layout) of fixed cameras
-    actors: list[Path]  # actor sources with masks (DAVIS or CDnet layout)
+    actors: list[Path]  # actor sources with masks (DAVIS or CDnet layout); may be empty with site_actors
     out: Path  # output folder
     minutes: float  # training time budget per sequence, minutes (building and scoring come on top)
     model: str | None = None  # model preset; None = humanseg.train.TrainConfig's default
@@ -98,9 +107,16 @@ class SiteBenchmarkConfig:
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     skip_first: bool | None = None  # drop the first scored frame; None = the evaluator's automatic rule
     fps: float = DEFAULT_FPS  # frame rate for the still-person rule (image folders carry none)
-    # Person height vs feet row in composite pixels, "ROW:HEIGHT,ROW:HEIGHT"; None = dataset_builder's generic
-    # surveillance view. Never fitted: the silhouettes come from other cameras, whose geometry is not the site's.
+    # Person height vs feet row, "ROW:HEIGHT,ROW:HEIGHT" (composite pixels; frame pixels when tiled); None = the
+    # site's own, fitted from plate-difference blobs of its input frames (site_scale), else dataset_builder's
+    # generic surveillance view. Never fitted to actor silhouettes: those come from other cameras.
     perspective: str | None = None
+    # Fit each sequence's person height from its own input frames and plate (humanseg.site.fit_clip_scale): its
+    # perspective, its working scale, and input-sized windowed composites when the network runs on tiles.
+    site_scale: bool = True
+    # Also harvest actor silhouettes from each sequence's own input frames with its plate (the app's default
+    # path; never its ground truth), beside the --actors sources.
+    site_actors: bool = False
     # Registry segmenter that marks people in the frames an estimated plate is made from (a person standing
     # still for most of the clip stays in a plain median); None = motion masking only. Unused for a given plate.
     plate_people: str | None = DEFAULT_PLATE_PEOPLE
@@ -125,8 +141,11 @@ class SiteBenchmarkConfig:
 
         if not self.sequences:
             raise ValueError("give at least one sequence folder (SEQ_DIR)")
-        if not self.actors:
-            raise ValueError("give at least one actor source with --actors (a DAVIS or CDnet folder with masks)")
+        if not self.actors and not self.site_actors:
+            raise ValueError(
+                "give at least one actor source with --actors (a DAVIS or CDnet folder with masks), or --site-actors "
+                "to harvest silhouettes from each sequence's own frames"
+            )
         resolved = [s.resolve() for s in self.sequences]
         repeated = sorted({str(s) for s in self.sequences if resolved.count(s.resolve()) > 1})
         if repeated:
@@ -198,12 +217,15 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
     return out
 
 
-def plan_actor_sources(sequences: Sequence[Path], actors: Sequence[Path]) -> dict[Path, list[Path]]:
+def plan_actor_sources(
+    sequences: Sequence[Path], actors: Sequence[Path], *, site_actors: bool = False
+) -> dict[Path, list[Path]]:
     """For each sequence, the actor sources it may use: all of them except the sequence itself.
 
     Sources are compared by resolved path. A source that is another benchmarked sequence is fine (leave-one-out);
-    a sequence left without any source raises ``ValueError`` naming it and the source that was dropped.
-    Missing folders raise ``FileNotFoundError``.
+    a sequence left without any source raises ``ValueError`` naming it and the source that was dropped, unless
+    ``site_actors`` (its own harvested silhouettes are then its actors). Missing folders raise
+    ``FileNotFoundError``.
     """
     for path in [*sequences, *actors]:
         if not Path(path).exists():
@@ -213,7 +235,7 @@ def plan_actor_sources(sequences: Sequence[Path], actors: Sequence[Path]) -> dic
     for seq in sequences:
         own = Path(seq).resolve()
         usable = [a for a, r in resolved_actors if r != own]
-        if not usable:
+        if not usable and not site_actors:
             dropped = ", ".join(str(a) for a, r in resolved_actors if r == own)
             raise ValueError(
                 f"actor source {dropped} is the sequence {seq} itself: silhouettes from the benchmarked footage "
@@ -344,7 +366,7 @@ def run_site_benchmark(
     """
     started = time.perf_counter()
     config.validate()
-    plan = plan_actor_sources(config.sequences, config.actors)
+    plan = plan_actor_sources(config.sequences, config.actors, site_actors=config.site_actors)
     seqs = _load_sequences(config.sequences)
     used_actors = list(dict.fromkeys(a for usable in plan.values() for a in usable))
     for a in used_actors:
@@ -366,7 +388,7 @@ def run_site_benchmark(
         actor_dirs = _cut_silhouettes(config, used_actors, actor_names, record, console)
         for seq_dir in config.sequences:
             usable = [a for a in plan[seq_dir] if a in actor_dirs]
-            if not usable:
+            if not usable and not config.site_actors:
                 raise ValueError(
                     f"{seq_dir}: none of its actor sources gave a silhouette "
                     f"({', '.join(actor_names[a] for a in plan[seq_dir])}); give --actors with whole people in view"
@@ -454,8 +476,15 @@ def _benchmark_sequence(
     t0 = time.perf_counter()
     plate = _plate(config, seq_dir, seq, work / "plate.png", record, console, fetch)
     timing["plate_s"] = round(time.perf_counter() - t0, 2)
+    if config.site_actors:
+        t0 = time.perf_counter()
+        sources = sources | _harvest_site_actors(config, seq_dir, work, name, bool(sources), record, console)
+        timing["site_actors_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    dataset = _build(config, seq, work, list(sources.values()), console)
+    scale = _site_scale(config, seq_dir, work / "plate.png", name, console)
+    timing["scale_s"] = round(time.perf_counter() - t0, 2)
+    t0 = time.perf_counter()
+    dataset = _build(config, seq, work, list(sources.values()), scale, console)
     timing["build_s"] = round(time.perf_counter() - t0, 2)
     console.done()
 
@@ -497,6 +526,8 @@ def _benchmark_sequence(
         "plate": plate,
         "actor_sources": list(sources),
         "actor_sources_left_out": dropped,
+        "scale": scale.to_dict() if scale is not None else None,
+        "scale_note": scale.describe() if scale is not None else "off (--no-site-scale): composites as before",
         "dataset": dataset,
         "train": train_info,
         "skip_first": skip,
@@ -582,26 +613,88 @@ def _plate(
     return plate
 
 
+def _harvest_site_actors(
+    config: SiteBenchmarkConfig,
+    seq_dir: Path,
+    work: Path,
+    name: str,
+    others: bool,
+    record: _Record,
+    console: _Console,
+) -> dict[str, Path]:
+    """Silhouettes harvested from the sequence's own input frames with its plate (method ``plate``, as the app
+    does for a user without masks) into ``work/site-actors``; ``{"site:<name>": folder}``, or nothing when none
+    was found and ``others`` (other actor sources) remain. The ground truth is never read: the plate method sees
+    only ``input/``."""
+    from dataset_builder.silhouettes import extract_silhouettes
+
+    label = f"site:{name}"
+    folder = work / "site-actors"
+    entry: dict[str, Any] = {"path": str(seq_dir.resolve()), "method": "plate", "plate": str(work / "plate.png")}
+    try:
+        found = extract_silhouettes(seq_dir, "plate", folder, plate=work / "plate.png", progress=console.enabled)
+    except ValueError as err:
+        if not others:
+            raise ValueError(
+                f"{seq_dir}: --site-actors found no whole person in its frames with its plate ({err}); add --actors "
+                "from other footage"
+            ) from err
+        record.actors[label] = entry | {"silhouettes": 0, "skipped": str(err)}
+        console.say(f"actors {label}: skipped ({err})")
+        return {}
+    record.actors[label] = entry | {"silhouettes": len(found), "folder": str(folder)}
+    console.say(f"actors {label}: {len(found)} silhouettes harvested from its own frames with its plate")
+    return {label: folder}
+
+
+def _site_scale(
+    config: SiteBenchmarkConfig, seq_dir: Path, plate: Path, name: str, console: _Console
+) -> CompositeScale | None:
+    """The sequence's :class:`humanseg.site.CompositeScale` from its input frames (never its ground truth) and
+    plate, or None with ``--no-site-scale``."""
+    if not config.site_scale:
+        return None
+    from humanseg.models import get_preset
+    from humanseg.site import fit_clip_scale
+    from humanseg.video import read_image
+
+    scale = fit_clip_scale(seq_dir, read_image(plate), get_preset(config.model_preset()).input_size)
+    console.say(f"{name}: {scale.describe()}")
+    return scale
+
+
 def _build(
-    config: SiteBenchmarkConfig, seq: LabelledSequence, work: Path, silhouettes: list[Path], console: _Console
+    config: SiteBenchmarkConfig,
+    seq: LabelledSequence,
+    work: Path,
+    silhouettes: list[Path],
+    scale: CompositeScale | None,
+    console: _Console,
 ) -> dict[str, Any]:
-    """Composites of the plate and the silhouettes into ``work/dataset``; returns what run.json says of them."""
+    """Composites of the plate and the silhouettes into ``work/dataset`` at the site's scale (``scale``, a
+    :class:`humanseg.site.CompositeScale`, or None: as before the site scale); returns what run.json says."""
     from dataset_builder.build import build_dataset
     from dataset_builder.perspective import PerspectiveModel
 
-    size = config.size or default_size((seq.size[1], seq.size[0]))
-    # An explicit perspective: "auto" would fit silhouettes whose source frames have the plate's size, which
-    # here are other cameras' people (e.g. a leave-one-out sequence of the same resolution).
-    perspective = config.perspective or PerspectiveModel.default(size[0])
+    default = default_size((seq.size[1], seq.size[0]))
+    size = scale.size(config.size, default) if scale is not None else config.size or default
+    # Never "auto": that fits silhouettes whose source frames have the plate's size, which here may be other
+    # cameras' people (a leave-one-out sequence of the same resolution). The site's own fit comes from its plate.
+    perspective = scale.perspective(config.perspective) if scale is not None else config.perspective
     manifest = build_dataset(
         [work / "plate.png"], silhouettes, work / "dataset", config.count, size=size, seed=config.seed,
-        perspective=perspective, val_fraction=VAL_FRACTION, workers=config.workers, progress=console.enabled,
+        perspective=perspective or PerspectiveModel.default(size[0]), val_fraction=VAL_FRACTION,
+        working_scale=scale.working_scale if scale is not None else None, workers=config.workers,
+        progress=console.enabled,
     )  # fmt: skip
+    written = json.loads(manifest.read_text())
     return {
         "path": str(manifest.parent),
         "size": list(size),
         "count": config.count,
-        "perspective": json.loads(manifest.read_text())["params"]["perspective"],
+        "perspective": written["params"]["perspective"],
+        "working_scale": written.get("working_scale"),
+        "tiled": written.get("tiled", False),
     }
 
 

@@ -95,6 +95,19 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
     t = run["timings"]
     size = f"{s['size'][0]}x{s['size'][1]}" if s.get("size") else "plate size (at most 480 rows)"
     skip = {None: "auto", True: "yes", False: "no"}[s["skip_first"]]
+    fitted = s.get("site_scale", False)  # runs from before the site scale have no such setting
+    perspective = s["perspective"] or (
+        "the site's own, fitted per sequence from plate-difference blobs of its input frames (the generic view "
+        "where too few people)" if fitted else "generic surveillance view (dataset_builder default)"
+    )  # fmt: skip
+    site_scale = (
+        "fitted per sequence (person height -> working scale; input-sized windows where the network tiles)"
+        if fitted else "off (--no-site-scale)"
+    )  # fmt: skip
+    site_actors = (
+        "harvested from each sequence's own input frames with its plate (method plate, never its ground truth)"
+        if s.get("site_actors", False) else "no"
+    )  # fmt: skip
     lines = [
         "# Site benchmark",
         "",
@@ -117,7 +130,9 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         "| estimated plates | temporal median of the input frames, "
         + (f"people marked by {s['plate_people']} left out |" if s.get("plate_people") else "motion masking only |"),
         f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']} |",
-        f"| perspective | {s['perspective'] or 'generic surveillance view (dataset_builder default)'} |",
+        f"| perspective | {perspective} |",
+        f"| site scale | {site_scale} |",
+        f"| site actors | {site_actors} |",
         f"| baselines | {', '.join(s['baselines']) or 'none'} |",
         f"| skip first scored frame | {skip} |",
         f"| still person | GT foreground IoU >= {STILL_IOU} with the frame {STILL_SECONDS:g} s earlier "
@@ -145,7 +160,12 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
             f"frames (first skipped: {'yes' if meta['skip_first'] else 'no'}), {len(meta['still_frames'])} with a "
             "still person",
             f"- plate: {meta['plate']['source']} ({meta['plate']['detail']})",
-            f"- actor sources: {', '.join(meta['actor_sources'])}"
+            f"- site scale: {meta.get('scale_note', 'not recorded')}; composites "
+            f"{meta['dataset']['size'][0]}x{meta['dataset']['size'][1]}"
+            + (" (windows of the plate at the working scale)" if meta["dataset"].get("tiled") else ""),
+            "- actor sources: " + ", ".join(
+                f"{a} ({run['actors'][a]['silhouettes']} silhouettes)" if a in run["actors"] else a
+                for a in meta["actor_sources"])
             + (f" (left out, being this sequence: {', '.join(meta['actor_sources_left_out'])})"
                if meta["actor_sources_left_out"] else ""),
             f"- training: {meta['train']['steps']} steps, {meta['train']['epochs']} epochs in "

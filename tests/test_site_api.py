@@ -204,3 +204,40 @@ def test_site_perspective_comes_from_the_latest_measured_dataset(tmp_path):
     manifest["params"]["perspective"]["origin"] = "default"  # a generic guess splits no blobs
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
     assert rules.site_perspective(site, (160, 120)) is None
+
+
+def test_a_sites_dataset_follows_the_scale_of_its_own_clip(tmp_path):
+    """The app's build fits the site's person size from its clip and plate (the benchmark's rule): the working
+    scale goes into the manifest and the summary says it; a site without people keeps the composites as before."""
+    from _synthetic_site import Person, write_clip
+
+    from dataset_builder.silhouettes import extract_silhouettes
+    from humanseg.video import H264Writer, open_frames
+
+    seq = write_clip(tmp_path / "seq", [Person(8, 50, 40), Person(70, 66, 40, colour=(40, 60, 210), speed=-2.5)],
+                     frames=24, size=(72, 96), seed=4)  # fmt: skip
+    site = ws.open_site(tmp_path / "ws", "cam", create=True)
+    rules.add_plates(site, [seq / "empty_bg000001.png"])
+    site.clips_dir.mkdir(parents=True, exist_ok=True)
+    with open_frames(seq) as reader, H264Writer(site.clips_dir / "walk.mp4", 5.0, crf=12) as writer:
+        for frame in reader:
+            writer.write(frame)
+    extract_silhouettes(seq, "plate", rules.silhouette_folder(site, "walk-plate"), plate=seq / "empty_bg000001.png")
+
+    scale = rules.site_scale(site)
+    assert scale is not None and scale.site is not None and not scale.tiled  # 96x72 fits the 240x320 input
+    assert scale.site.person_height == pytest.approx(40, rel=0.1) and scale.working_scale == 1.0
+    out = rules.build_site_dataset(site, "d", ["walk-plate"], 8, None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["working_scale"] == 1.0 and manifest["tiled"] is False and manifest["size"] == [72, 96]
+    assert manifest["params"]["perspective"]["origin"].startswith("fit")
+    assert json.loads((out / rules.SCALE_FILE).read_text())["person_height"] == scale.site.person_height
+    assert f"Site scale: people {scale.site.person_height:.0f} px tall, working scale 1.00 (whole plate)." in (
+        rules.dataset_summary(out)
+    )
+
+    (site.clips_dir / "walk.mp4").unlink()  # no clip: nothing to fit, the build as before
+    assert rules.site_scale(site) is None
+    out = rules.build_site_dataset(site, "e", ["walk-plate"], 8, None)
+    assert json.loads((out / "manifest.json").read_text())["working_scale"] is None
+    assert "Site scale: not fitted" in rules.dataset_summary(out)

@@ -34,9 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ROI.bmp, temporalROI.txt, empty_bg*.jpg); the plate is empty_bg*.jpg, else estimated from input/",
     )  # fmt: skip
     parser.add_argument(
-        "--actors", nargs="+", type=Path, required=True, metavar="SRC",
+        "--actors", nargs="+", type=Path, default=[], metavar="SRC",
         help="actor sources with person masks (DAVIS JPEGImages/+Annotations/ or CDnet layout); a source that is "
-        "one of the SEQ_DIRs is used only for the other sequences (leave-one-out)",
+        "one of the SEQ_DIRs is used only for the other sequences (leave-one-out); needed unless --site-actors",
+    )  # fmt: skip
+    parser.add_argument(
+        "--site-actors", action="store_true",
+        help="also harvest actor silhouettes from each sequence's own input frames with its plate, as the app does "
+        "(never reads its ground truth); with --actors, both sets are used",
     )  # fmt: skip
     parser.add_argument(
         "--minutes", type=float, required=True, metavar="M",
@@ -55,12 +60,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--size", default=None, metavar="HxW",
-        help="composite size in pixels, e.g. 240x320 (default: the plate's size, scaled down to at most 480 rows)",
+        help="composite size in pixels, e.g. 240x320 (default: the model's input size when the site scale tiles, "
+        "else the plate's size, scaled down to at most 480 rows)",
     )  # fmt: skip
     parser.add_argument(
         "--perspective", default=None, metavar="ROW:H,ROW:H",
-        help="two reference people in composite pixels (feet row : height); default: a generic surveillance view "
-        "(never fitted to the actors, who come from other cameras)",
+        help="two reference people (feet row : height) in composite pixels, frame pixels when the site scale tiles; "
+        "default: the site's own, fitted from plate-difference blobs of its input frames, else a generic "
+        "surveillance view (never fitted to the actors, who come from other cameras)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-site-scale", action="store_true",
+        help="do not fit each sequence's person size from its own frames (its perspective, working scale and "
+        "input-sized windowed composites for cameras with more pixels than the network needs): the composites "
+        "as before",
     )  # fmt: skip
     parser.add_argument(
         "--plate-people", default=DEFAULT_PLATE_PEOPLE, metavar="NAME",
@@ -126,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         count=args.count, size=parse_size(args.size) if args.size else None, seed=args.seed,
         perspective=args.perspective, plate_people=None if args.plate_people == 'none' else args.plate_people,
         baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
-        device=args.device, overwrite=args.overwrite, drift=args.drift, **options,
+        device=args.device, overwrite=args.overwrite, drift=args.drift, site_scale=not args.no_site_scale,
+        site_actors=args.site_actors, **options,
     )  # fmt: skip
     out = run_site_benchmark(config, progress=not args.no_progress)
     results = out["results"]

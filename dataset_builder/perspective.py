@@ -19,7 +19,7 @@ class PerspectiveModel:
     """``height(row) = slope * row + intercept`` in pixels of the image the model was made for.
 
     ``image_height`` is the height (pixels) of that image; :meth:`scaled` converts the model to another size.
-    ``origin`` records where the model came from ('references', 'fit', 'default') for the dataset manifest.
+    ``origin`` records where the model came from ('references', 'fit', 'fit-flat' (people all near one row: slope 0 at their median height), 'default') for the dataset manifest.
     """
 
     slope: float

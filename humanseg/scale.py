@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from humanseg.plate import REFERENCE_HEIGHT
 
 #: Person height (pixels) the network should see: the median person of the development cameras as their models
@@ -66,3 +68,71 @@ def radii_height(frame_hw: tuple[int, int], scale: float | None, input_size: tup
         return int(frame_hw[0])
     assert scale is not None
     return max(1, round(REFERENCE_HEIGHT / scale))
+
+
+def tile_origins(changed: np.ndarray, tile_hw: tuple[int, int]) -> list[tuple[int, int]]:
+    """Top-left corners (row, column) of ``tile_hw`` tiles that cover every True pixel of ``changed`` (H x W).
+
+    Each connected component's bounding box (boxes that overlap merged into one) is covered by a regular grid of
+    the fewest tiles, spread evenly over it (a box smaller than a tile gets one tile centred on it), kept inside
+    the frame. More tiles than a grid over the whole frame: that grid. On a side where the frame is smaller than
+    a tile the corner is 0: the caller pads the frame to the tile (see :func:`pad_to_tile`)."""
+    import cv2
+
+    if changed.ndim != 2:
+        raise ValueError(f"changed must be an H x W mask, got shape {changed.shape}")
+    th, tw = int(tile_hw[0]), int(tile_hw[1])
+    if th < 1 or tw < 1:
+        raise ValueError(f"tile size must be at least 1 x 1, got {tile_hw}")
+    h, w = changed.shape
+    n, _, stats, _ = cv2.connectedComponentsWithStats(changed.astype(np.uint8), connectivity=8)
+    boxes = _merged([(int(x), int(y), int(x + bw), int(y + bh)) for x, y, bw, bh, _ in stats[1:n]])
+    origins: set[tuple[int, int]] = set()
+    for x0, y0, x1, y1 in boxes:
+        origins.update((y, x) for y in _spread(y0, y1, th, h) for x in _spread(x0, x1, tw, w))
+    whole = [(y, x) for y in _spread(0, h, th, h) for x in _spread(0, w, tw, w)]
+    return whole if len(origins) > len(whole) else sorted(origins)
+
+
+def pad_to_tile(image: np.ndarray, tile_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` reflect-padded (evenly on both sides) to at least ``tile_hw``, and the (top, left) padding."""
+    import cv2
+
+    dy, dx = max(0, tile_hw[0] - image.shape[0]), max(0, tile_hw[1] - image.shape[1])
+    if dy == 0 and dx == 0:
+        return image, (0, 0)
+    top, left = dy // 2, dx // 2
+    # A side of 1 px has nothing to reflect; replicate it then.
+    border = cv2.BORDER_REFLECT_101 if min(image.shape[:2]) > 1 else cv2.BORDER_REPLICATE
+    return cv2.copyMakeBorder(image, top, dy - top, left, dx - left, border), (top, left)
+
+
+def _merged(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(x0, y0, x1, y1)`` (end exclusive) with every overlapping pair replaced by their union, until
+    none overlap."""
+    boxes = list(boxes)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _spread(start: int, end: int, tile: int, size: int) -> list[int]:
+    """Tile starts covering ``[start, end)`` on an axis of ``size`` px: the fewest tiles, evenly spaced (spacing
+    <= tile, so no gap), inside ``[0, size - tile]`` (0 when the axis is shorter than a tile)."""
+    last = max(0, size - tile)
+    length = end - start
+    if length <= tile:
+        return [min(max(start + (length - tile) // 2, 0), last)]
+    count = math.ceil(length / tile)
+    return sorted({min(max(round(start + i * (length - tile) / (count - 1)), 0), last) for i in range(count)})

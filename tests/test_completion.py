@@ -1,5 +1,7 @@
 """Plate completion of the trained-model segmenter, computed only around the network's mask, gives what the
-whole-frame computation gives, on real dev frames (skipped where the footage is absent)."""
+whole-frame computation gives, on real dev frames (skipped where the footage is absent), with and without the
+shadow rule and at a working scale's radii; the shadow rule keeps a person's attached floor shadow out, on a
+hand-made frame."""
 
 from __future__ import annotations
 
@@ -11,16 +13,22 @@ import pytest
 import torch
 
 from humanseg.models import ModelConfig, build_model, resize_image
-from humanseg.plate import plate_probability
-from humanseg.segmenters.segnet import COMPLETION_COVER, SegNetSegmenter
+from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
+from humanseg.segmenters.segnet import COMPLETION_COVER, SegNetSegmenter, shadow_like
 from humanseg.video import read_image, read_label
 
 PEDESTRIANS = Path("/work/shared/data/cdnet/pedestrians")
 
 
-def whole_frame_completion(prob: np.ndarray, frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
-    """Completion as first written: the plate difference and its blobs over the whole frame."""
-    diff = plate_probability(frame, resize_image(plate, frame.shape[:2]))
+def whole_frame_completion(
+    prob: np.ndarray, frame: np.ndarray, plate: np.ndarray, radii_h: int | None = None, shadow_rule: bool = False
+) -> np.ndarray:
+    """Completion as first written: the plate difference (morphology radii for ``radii_h`` rows, default the
+    frame's) and its blobs over the whole frame; ``shadow_rule``: shadow-like pixels the network left out are
+    not added."""
+    plate = resize_image(plate, frame.shape[:2])
+    codes = distance_codes(frame, plate, DEFAULT_RULE)
+    diff = code_table(DEFAULT_RULE)[morphology(codes, DEFAULT_RULE, radii_h or frame.shape[0])]
     n, blobs = cv2.connectedComponents((diff > 0.5).astype(np.uint8), connectivity=8)
     if n <= 1:
         return prob
@@ -28,13 +36,17 @@ def whole_frame_completion(prob: np.ndarray, frame: np.ndarray, plate: np.ndarra
     covered = np.bincount(blobs.ravel(), weights=(prob > 0.5).ravel(), minlength=n)
     keep = covered >= COMPLETION_COVER * area
     keep[0] = False
-    return np.maximum(prob, np.where(keep[blobs], diff, 0.0)).astype(np.float32)
+    added = keep[blobs]
+    if shadow_rule:
+        added &= ~(shadow_like(frame, plate) & (prob <= 0.5))
+    return np.maximum(prob, np.where(added, diff, 0.0)).astype(np.float32)
 
 
-def _segmenter(plate: np.ndarray) -> SegNetSegmenter:
+def _segmenter(plate: np.ndarray, shadow_rule: bool = True) -> SegNetSegmenter:
     torch.manual_seed(0)
     model = build_model(ModelConfig("unet", width=0.125, inputs="frame+plate+diff", input_size=(48, 64), prior=True))
-    return SegNetSegmenter.from_model(model.eval(), plate, complete=False)  # the network alone: masks to complete
+    # The network alone (complete=False): masks to complete; _completed is called on them.
+    return SegNetSegmenter.from_model(model.eval(), plate, complete=False, shadow_rule=shadow_rule)
 
 
 def _masks(frame: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -50,10 +62,23 @@ def _masks(frame: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> li
 
 
 @pytest.mark.skipif(not PEDESTRIANS.is_dir(), reason=f"dev footage {PEDESTRIANS} is absent")
-@pytest.mark.parametrize("size", [None, (576, 720), (720, 1280)])  # cells of 1, 2 and 3 pixels
-def test_completion_around_the_mask_equals_the_whole_frame(size: tuple[int, int] | None) -> None:
+@pytest.mark.parametrize(
+    ("size", "scale", "shadow_rule"),
+    [
+        (None, None, False),
+        (None, None, True),
+        ((576, 720), None, True),  # cells of 2 pixels
+        ((720, 1280), None, False),  # cells of 3 pixels
+        ((576, 720), 0.5, True),  # tiled at the working scale: radii of 480 rows, not 576
+    ],
+)
+def test_completion_around_the_mask_equals_the_whole_frame(
+    size: tuple[int, int] | None, scale: float | None, shadow_rule: bool
+) -> None:
     plate = read_image(next(PEDESTRIANS.glob("empty_bg*")))
-    seg = _segmenter(plate)
+    seg = _segmenter(plate, shadow_rule)
+    seg.working_scale = scale
+    radii_h = None if scale is None else round(240 / scale)
     rng = np.random.default_rng(0)
     images = sorted((PEDESTRIANS / "input").iterdir())
     labels = sorted((PEDESTRIANS / "groundtruth").iterdir())
@@ -66,8 +91,41 @@ def test_completion_around_the_mask_equals_the_whole_frame(size: tuple[int, int]
         for prob in [*_masks(frame, label, rng), seg._run([frame])[0]]:
             prob = prob.astype(np.float32)
             new = seg._completed(prob, frame)
-            old = whole_frame_completion(prob, frame, plate)
+            old = whole_frame_completion(prob, frame, plate, radii_h, shadow_rule)
             assert new.dtype == np.float32 and np.array_equal(new, old)
             compared += 1
             changed += int(not np.array_equal(new, prob))
     assert compared >= 100 and changed >= compared // 4  # completion did add blobs in many of them
+
+
+def _shadow_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(plate, frame, network mask): a grey-green floor; a person-coloured block with a patch of the floor at 55%
+    of its light attached below it (one plate-difference blob); the network covers the block only."""
+    plate = np.zeros((120, 160, 3), np.uint8)
+    plate[:] = (120, 140, 110)
+    frame = plate.copy()
+    frame[20:70, 60:90] = (200, 150, 120)  # the person
+    frame[70:100, 50:110] = (plate[0, 0] * 0.55).astype(np.uint8)  # the floor's shadow, attached below
+    prob = np.zeros((120, 160), np.float32)
+    prob[20:70, 60:90] = 0.9
+    return plate, frame, prob
+
+
+def test_shadow_rule_keeps_an_attached_floor_shadow_out() -> None:
+    plate, frame, prob = _shadow_scene()
+    seg, plain = _segmenter(plate, shadow_rule=True), _segmenter(plate, shadow_rule=False)
+    assert shadow_like(frame, plate)[70:100, 50:110].all() and not shadow_like(frame, plate)[20:70, 60:90].any()
+    shadow = np.s_[75:95, 55:105]  # inside the patch, clear of the closing's reach into the block
+    assert (plain._completed(prob, frame)[shadow] > 0.5).all()  # without the rule: the whole blob, shadow too
+    completed = seg._completed(prob, frame)
+    assert not (completed[shadow] > 0.5).any()
+    assert (completed[20:70, 60:90] > 0.5).all()  # the person stays
+
+    # A dark patch of another colour (clothes, not a shadow) still comes in.
+    clothes = frame.copy()
+    clothes[70:100, 50:110] = (40, 40, 90)
+    assert (seg._completed(prob, clothes)[shadow] > 0.5).all()
+    # The network's own mask is never cut, even over shadow-like pixels: it covers part of the patch.
+    prob[75:85, 60:90] = 0.9
+    kept = seg._completed(prob, frame)
+    assert (kept >= prob).all() and (kept[75:85, 60:90] > 0.5).all() and not (kept[88:95, 55:105] > 0.5).any()

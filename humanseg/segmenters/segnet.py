@@ -18,6 +18,19 @@ from the pixels the segmenter calls background, never under its mask or the mask
 still is kept while light and moved objects are absorbed. Then the segmenter is stateful (``reset()`` between
 videos); frames of one batch share the plate as it was before the batch. ``follow_plate=False`` gives the masks of
 a fixed plate, as before.
+
+Shadow-aware completion (``shadow_rule``, on by default): of the pixels completion adds (where the network's own
+probability is 0.5 or less), the shadow-like ones stay out: darker than the plate by a luminance ratio within
+:data:`SHADOW_DARKENING`, with nearly the plate's chromaticity (:data:`SHADOW_CHROMA`). A floor shadow attached to
+a person joins that person's plate-difference blob; the network's own mask is never cut.
+
+The site's working scale (:mod:`humanseg.scale`; the checkpoint's, from its dataset): when the frame at that scale
+is larger than the network's input, the network runs on input-sized tiles of the scaled frame where the plate shows
+a change (:func:`humanseg.scale.tile_origins`), the tile probabilities are pasted back (the maximum where tiles
+overlap, 0 where none ran) and resized to the frame; a frame without change runs no network. People then reach the
+network at the size its composites showed them, whatever the camera's resolution. Otherwise (or without a working
+scale, or ``tiles=False``) the whole frame is resized to the input as before. Completion's morphology radii follow
+the working scale (:func:`humanseg.scale.radii_height`).
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ import numpy as np
 
 from humanseg.maintained_plate import DEFAULT_UPDATE_S, MaintainedPlate
 from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
+from humanseg.scale import pad_to_tile, radii_height, tile_origins, tiled, working_size
 from humanseg.segmenters.base import Segmenter, load_rgb, validate_frame
 
 # A plate-difference blob joins the mask when the network covers at least this share of it: a light change or
@@ -41,6 +55,17 @@ BATCH_SIZES = {"cpu": 8, "cuda": 64}
 #: How the network runs: ``torch``, or ``onnxruntime`` (CPU only; the faster one there, see
 #: :mod:`humanseg.segmenters.onnx_network`). A checkpoint on the CPU uses ONNX Runtime when it is installed.
 RUNTIMES = ("torch", "onnxruntime")
+#: Luminance ratio (frame / plate) of a cast shadow: it keeps 35-92% of the plate's light. Above 0.92 the change is
+#: within light flicker and the ramp's noise; below 0.35 the pixel is more likely a dark object (hair, clothes) than
+#: a shadow on a lit floor (the bounds of the usual HSV shadow detectors, e.g. Cucchiara et al. 2003, 0.4-0.9).
+SHADOW_DARKENING = (0.35, 0.92)
+#: Largest difference of normalised rgb (r / (r + g + b), ...) between a shadow and its plate: a shadow dims the
+#: floor's light but keeps its colour; sensor noise on the dev cameras moves chromaticity by about 0.01-0.02 at
+#: floor brightness, while clothes of the floor's own grey are rare enough to lose a few pixels to.
+SHADOW_CHROMA = 0.04
+#: Pixels (at the working scale) around the plate's changes that tiles also cover: the context the network needs
+#: around a person's edge (a few of its receptive field's pixels) and slack for limbs just under the threshold.
+TILE_MARGIN = 16
 
 
 
@@ -62,6 +87,9 @@ class SegNetSegmenter(Segmenter):
     installed, else ``torch``; its masks equal torch's within 1e-4). ``follow_plate``: light compensation and a
     slowly updated plate (module docstring), ``plates``: further captured plates (other light) to choose from,
     ``plate_update_s``/``fps``: the update's time constant in seconds and the frame rate it is counted at.
+    ``working_scale``: network px per frame px (default: the checkpoint's; see the module docstring), ``tiles``:
+    run on tiles at that scale when the frame is larger than the input (``False``: always the whole frame, as
+    models without a working scale do). ``shadow_rule``: shadow-like pixels stay out of completion.
     """
 
     name = "segnet"
@@ -84,6 +112,9 @@ class SegNetSegmenter(Segmenter):
         plates: list[np.ndarray | str | Path] | None = None,
         plate_update_s: float = DEFAULT_UPDATE_S,
         fps: float = 25.0,
+        working_scale: float | None = None,
+        tiles: bool = True,
+        shadow_rule: bool = True,
     ) -> None:
         import torch
 
@@ -101,6 +132,7 @@ class SegNetSegmenter(Segmenter):
         model.to(memory_format=torch.channels_last)
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, plates, plate_update_s, fps)
+        self._scaling(working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule)
         self._onnx = _onnx_network(model, runtime)
         self.checkpoint = Path(checkpoint)
         self.label = site_label(self.checkpoint.parent.name or self.checkpoint.stem)
@@ -118,16 +150,20 @@ class SegNetSegmenter(Segmenter):
         follow_plate: bool = False,
         plate_update_s: float = DEFAULT_UPDATE_S,
         fps: float = 25.0,
+        working_scale: float | None = None,
+        shadow_rule: bool = True,
     ) -> SegNetSegmenter:
         """Wrap an in-memory network (e.g. during training, for validation on real sequences).
 
         The model is used as it is (device, memory format); it is put in eval mode while segmenting and its
         previous mode is restored afterwards. ``follow_plate`` is off here by default: training validates on
-        the captured plate.
+        the captured plate. ``working_scale``: the training dataset's, so that validation runs as the saved
+        checkpoint will (None: the whole frame).
         """
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, None, plate_update_s, fps)
+        self._scaling(working_scale, True, shadow_rule)
         self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
@@ -176,6 +212,19 @@ class SegNetSegmenter(Segmenter):
         self.stateful = self.follow_plate
         self.maintained: MaintainedPlate | None = None
 
+    def _scaling(self, working_scale: float | None, tiles: bool, shadow_rule: bool) -> None:
+        if working_scale is not None and not working_scale > 0:
+            raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
+        self.working_scale = None if working_scale is None else float(working_scale)
+        self.tiles = bool(tiles)
+        self.shadow_rule = bool(shadow_rule)
+        self._tile_plates: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> padded plate at working scale
+
+    @property
+    def scale(self) -> float | None:
+        """The working scale the frames are tiled at, or ``None`` (``tiles=False`` or no working scale)."""
+        return self.working_scale if self.tiles else None
+
     def reset(self) -> None:
         """Back to the captured plate (a maintained plate forgets the video so far)."""
         self.maintained = None
@@ -202,20 +251,26 @@ class SegNetSegmenter(Segmenter):
         return out
 
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        import torch
-
         from humanseg.models import resize_image
 
-        h, w = self.input_size
-        batch = torch.from_numpy(np.stack([resize_image(f, (h, w)) for f in frames]))
         plates = self._compensated(frames) if self.follow_plate else None
-        net_plates = None if plates is None else np.stack([resize_image(p, (h, w)) for p in plates])
-        if self._onnx is not None:
-            # NCHW made contiguous while still uint8: a quarter of the bytes of a float copy.
-            prob_np = self._run_onnx(batch.permute(0, 3, 1, 2).contiguous().float().div_(255.0).numpy(), net_plates)
-        else:
-            prob_np = self._run_torch(batch, net_plates)
-        out = [_resize_prob(p, f.shape[:2]) for p, f in zip(prob_np, frames, strict=True)]
+        is_tiled = [tiled(f.shape[:2], self.scale, self.input_size) for f in frames]
+        out: list[np.ndarray] = [np.empty(0)] * len(frames)
+        for want in (False, True):
+            idx = [i for i, t in enumerate(is_tiled) if t == want]
+            if not idx:
+                continue
+            part = [frames[i] for i in idx]
+            own = None if plates is None else [plates[i] for i in idx]
+            if want:
+                probs = self._tiled(part, own)
+            else:
+                size = self.input_size
+                net_plates = None if own is None else [resize_image(p, size) for p in own]
+                probs = self._net([resize_image(f, size) for f in part], net_plates)
+                probs = [_resize_prob(p, f.shape[:2]) for p, f in zip(probs, part, strict=True)]
+            for i, p in zip(idx, probs, strict=True):
+                out[i] = p
         if self.complete:
             own = plates if plates is not None else [None] * len(frames)
             out = [self._completed(p, f, q) for p, f, q in zip(out, frames, own, strict=True)]
@@ -223,6 +278,74 @@ class SegNetSegmenter(Segmenter):
             for p, f in zip(out, frames, strict=True):
                 self.maintained.update(f, p > 0.5)
         return out
+
+    def _net(self, frames: list[np.ndarray], plates: list[np.ndarray] | None) -> np.ndarray:
+        """The network's person probability ``[B, h, w]`` for input-sized RGB ``uint8`` frames (and their plates;
+        ``None``: the captured plate at the input size)."""
+        import torch
+
+        batch = torch.from_numpy(np.stack(frames))
+        net_plates = None if plates is None else np.stack(plates)
+        if self._onnx is not None:
+            # NCHW made contiguous while still uint8: a quarter of the bytes of a float copy.
+            return self._run_onnx(batch.permute(0, 3, 1, 2).contiguous().float().div_(255.0).numpy(), net_plates)
+        return self._run_torch(batch, net_plates)
+
+    def _tiled(self, frames: list[np.ndarray], plates: list[np.ndarray] | None) -> list[np.ndarray]:
+        """Person probability of each frame from input-sized tiles of it at the working scale, run over where its
+        plate shows a change, ``batch_size`` tiles per network call (see the module docstring)."""
+        from humanseg.models import resize_image
+
+        tile = self.input_size
+        th, tw = tile
+        canvases: list[tuple[np.ndarray, tuple[int, int], tuple[int, int]]] = []
+        crops: list[tuple[int, int, int]] = []  # (frame, row, column) of each tile
+        tile_frames: list[np.ndarray] = []
+        tile_plates: list[np.ndarray] = []
+        for k, frame in enumerate(frames):
+            size = working_size(frame.shape[:2], self.scale)
+            small, pad = pad_to_tile(resize_image(frame, size), tile)
+            if self.plate is None:
+                plate = None
+            elif plates is None:
+                plate = self._working_plate(frame.shape[:2], size)
+            else:  # this frame's compensated plate
+                plate = pad_to_tile(resize_image(plates[k], size), tile)[0]
+            # Without a plate (frame-only models) nothing says where people can be: the whole scaled frame.
+            changed = np.ones(small.shape[:2], bool) if plate is None else _plate_changes(small, plate)
+            for y, x in tile_origins(changed, tile):
+                crops.append((k, y, x))
+                tile_frames.append(small[y : y + th, x : x + tw])
+                if plate is not None:
+                    tile_plates.append(plate[y : y + th, x : x + tw])
+            canvases.append((np.zeros(small.shape[:2], np.float32), pad, size))
+        for i in range(0, len(crops), self.batch_size):
+            part = slice(i, i + self.batch_size)
+            probs = self._net(tile_frames[part], tile_plates[part] if tile_plates else None)
+            for prob, (k, y, x) in zip(probs, crops[part], strict=True):
+                window = canvases[k][0][y : y + th, x : x + tw]
+                np.maximum(window, prob, out=window)
+        out = []
+        for (canvas, (top, left), (h, w)), frame in zip(canvases, frames, strict=True):
+            out.append(_resize_prob(canvas[top : top + h, left : left + w], frame.shape[:2]))
+        return out
+
+    def _working_plate(self, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        """The captured plate as the frames of ``shape`` are tiled: at the frame's size, then the working scale,
+        padded like them (built once per frame size)."""
+        from humanseg.models import resize_image
+
+        if shape not in self._tile_plates:
+            self._tile_plates[shape] = pad_to_tile(resize_image(self._frame_plate(shape), size), self.input_size)[0]
+        return self._tile_plates[shape]
+
+    def _frame_plate(self, shape: tuple[int, int]) -> np.ndarray:
+        """The captured plate at a frame's size (built once per size)."""
+        from humanseg.models import resize_image
+
+        if shape not in self._plate_diff:
+            self._plate_diff[shape] = resize_image(self.plate, shape)
+        return self._plate_diff[shape]
 
     def _compensated(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Each frame's plate: the maintained plate (at the frames' size) with the frame's light fitted on."""
@@ -298,17 +421,16 @@ class SegNetSegmenter(Segmenter):
         """
         import cv2
 
-        from humanseg.models import resize_image
-
         shape = frame.shape[:2]
-        if shape not in self._plate_diff:
-            self._plate_diff[shape] = resize_image(self.plate, shape)
+        plate = self._frame_plate(shape) if plate is None else plate
         person = prob > 0.5
         if not person.any():
             return prob  # a blob joins only when the network covers part of it
-        codes = distance_codes(frame, self._plate_diff[shape] if plate is None else plate, DEFAULT_RULE)
+        codes = distance_codes(frame, plate, DEFAULT_RULE)
         table = _TABLE
-        r_open, r_close = DEFAULT_RULE.radii(shape[0])
+        # The radii of what the network sees: the frame's height, or the working scale's when it is tiled.
+        radii_h = radii_height(shape, self.scale, self.input_size)
+        r_open, r_close = DEFAULT_RULE.radii(radii_h)
         # Where the raw difference passes 0.5, grown by the closing radius: every final blob is inside one region.
         # One dilation both grows it and takes the maximum over each step x step cell (its anchor at the radius).
         step = max(1, shape[0] // 240)
@@ -326,7 +448,7 @@ class SegNetSegmenter(Segmenter):
             x, y = boxes[region, 0] * step, boxes[region, 1] * step
             bw, bh = min(boxes[region, 2] * step, w - x), min(boxes[region, 3] * step, h - y)
             y0, x0 = max(y - reach, 0), max(x - reach, 0)
-            crop = morphology(codes[y0 : min(y + bh + reach, h), x0 : min(x + bw + reach, w)], DEFAULT_RULE, h)
+            crop = morphology(codes[y0 : min(y + bh + reach, h), x0 : min(x + bw + reach, w)], DEFAULT_RULE, radii_h)
             inner = (slice(y, y + bh), slice(x, x + bw))
             diff = table[crop[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw]]
             cy, cx = boxes[region, 1], boxes[region, 0]
@@ -341,7 +463,10 @@ class SegNetSegmenter(Segmenter):
             covered = np.bincount(blobs.ravel(), weights=person[inner].ravel(), minlength=k)
             keep = covered >= COMPLETION_COVER * area
             keep[0] = False  # label 0 is "no blob"
-            np.maximum(out[inner], np.where(keep[blobs], diff, 0.0), out=out[inner])
+            added = keep[blobs]
+            if self.shadow_rule:  # the network's own mask is never cut: only what completion adds
+                added &= ~(shadow_like(frame[inner], plate[inner]) & ~person[inner])
+            np.maximum(out[inner], np.where(added, diff, 0.0), out=out[inner])
         return out
 
     def _plate_tensor(self, h: int, w: int) -> Any:
@@ -357,6 +482,7 @@ class SegNetSegmenter(Segmenter):
         self._plate_cache.clear()
         self._plate_diff.clear()
         self._onnx_plates.clear()
+        self._tile_plates.clear()
 
     def __repr__(self) -> str:
         src = str(self.checkpoint) if self.checkpoint is not None else "in-memory model"
@@ -368,6 +494,28 @@ class SegNetSegmenter(Segmenter):
 _TABLE = code_table(DEFAULT_RULE)
 assert _TABLE is not None  # the default ramp ends at distance 45
 _HALF_CODE = int(np.searchsorted(_TABLE, 0.5, side="right"))
+
+
+def shadow_like(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Where ``frame`` looks like a cast shadow on ``plate`` (RGB ``uint8``, same size): bool ``H x W``, darker by a
+    luminance ratio within :data:`SHADOW_DARKENING` with the plate's chromaticity within :data:`SHADOW_CHROMA`."""
+    f, p = frame.astype(np.float32), plate.astype(np.float32)
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    ratio = (f @ luma) / np.maximum(p @ luma, 1.0)
+    chroma = np.abs(f / np.maximum(f.sum(axis=2, keepdims=True), 1.0) - p / np.maximum(p.sum(axis=2, keepdims=True), 1.0))
+    low, high = SHADOW_DARKENING
+    return (ratio >= low) & (ratio <= high) & (chroma.max(axis=2) <= SHADOW_CHROMA)
+
+
+def _plate_changes(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Where tiles must run on a scaled frame: the raw plate distance over the rule's low end (probability above
+    0), without isolated pixels (the rule's own 3 x 3 opening: sensor noise), grown by :data:`TILE_MARGIN`."""
+    import cv2
+
+    moved = (_TABLE[distance_codes(frame, plate, DEFAULT_RULE)] > 0).view(np.uint8)
+    moved = cv2.morphologyEx(moved, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * TILE_MARGIN + 1,) * 2)
+    return cv2.dilate(moved, grow).view(bool)
 
 
 def _onnx_network(model: Any, runtime: str | None) -> Any:

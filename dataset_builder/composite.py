@@ -39,6 +39,9 @@ class CompositeConfig:
     max_upscale: float = 1.5  # prefer silhouettes that need at most this much enlarging (they get blurry)
     edge_overhang: float = 0.08  # feet x may lie this fraction of the width outside the image (people entering)
     bottom_overhang: float = 0.04  # feet may lie this fraction of the height below the bottom row (cut people)
+    # People entering or leaving: this share of people straddles the left, right or bottom edge of the sample,
+    # 20-80% of their width (left/right) or 10-50% of their height (bottom) outside it, the mask cut with them.
+    border_cut_fraction: float = 0.2
     colour_match: tuple[float, float] = (0.0, 0.6)  # blend factor of Lab mean/std towards the local background
     feather_sigma: tuple[float, float] = (0.0, 0.9)  # px, Gaussian on the alpha matte
     camera_blur: tuple[float, float] = (1.0, 1.8)  # down-then-up scaling factor of the person (lens/codec blur)
@@ -47,6 +50,11 @@ class CompositeConfig:
     jpeg_quality: tuple[int, int] = (55, 95)  # the image file's JPEG quality (codec artefacts)
     shadow_probability: float = 0.5  # images where people cast soft shadows on the ground
     shadow_strength: tuple[float, float] = (0.25, 0.6)  # fraction of light removed in the shadow core
+    # Strong floor shadows attached to the feet (overhead indoor light): this share of people gets a dark pool
+    # under and beside the feet and legs, removing attached_shadow_strength of the light (real ones leave
+    # 0.45-0.75 of the plate's brightness). Background in the mask, as CDnet scores hard shadow.
+    attached_shadow_fraction: float = 0.3
+    attached_shadow_strength: tuple[float, float] = (0.25, 0.55)
     brightness: float = 0.08  # global gain U(1 - b, 1 + b)
     contrast: float = 0.08  # global contrast U(1 - c, 1 + c) around mid grey
     colour_gain: float = 0.04  # per-channel gain U(1 - g, 1 + g) (white balance drift)
@@ -59,7 +67,7 @@ class CompositeConfig:
         if self.max_actors < 0:
             raise ValueError(f"max_actors must be >= 0, got {self.max_actors}")
         for name in ("empty_fraction", "shadow_only_fraction", "shadow_probability", "lighting_probability",
-                     "motion_blur_probability"):
+                     "motion_blur_probability", "border_cut_fraction", "attached_shadow_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
@@ -70,6 +78,10 @@ class CompositeConfig:
         lo, hi = self.jpeg_quality
         if not 1 <= lo <= hi <= 100:
             raise ValueError(f"jpeg_quality must be a range within 1..100, got {self.jpeg_quality}")
+        for name in ("shadow_strength", "attached_shadow_strength"):
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo <= hi <= 1.0:
+                raise ValueError(f"{name} must be a range within [0, 1] (share of light removed), got {(lo, hi)}")
         if self.camera_blur[0] < 1.0:
             raise ValueError(f"camera_blur factors must be >= 1, got {self.camera_blur}")
 
@@ -80,7 +92,7 @@ class CompositeConfig:
             empty_fraction=0.0, shadow_only_fraction=0.0, size_jitter=0.0, colour_match=(0.0, 0.0),
             feather_sigma=(0.0, 0.0), camera_blur=(1.0, 1.0), motion_blur_probability=0.0, noise_sigma=(0.0, 0.0),
             jpeg_quality=(95, 95), shadow_probability=0.0, brightness=0.0, contrast=0.0, colour_gain=0.0,
-            shift_px=0, lighting_probability=0.0, flip=False,
+            shift_px=0, lighting_probability=0.0, flip=False, border_cut_fraction=0.0, attached_shadow_fraction=0.0,
         )
         return replace(base, **overrides)
 
@@ -169,6 +181,7 @@ class Placement:
     height: float
     flip: bool = False
     shadow_only: bool = False  # draw only the cast shadow (hard negative)
+    attached_shadow: float = 0.0  # share of light removed by a floor shadow attached to the feet (0: none)
 
 
 @dataclass
@@ -180,6 +193,7 @@ class Plan:
     placements: list[Placement]  # back to front (ascending feet row)
     shadow: tuple[float, float, float] | None = None  # (dx, dy) of the head's shadow per px of height, strength
     jpeg_quality: int = 95
+    window: tuple[int, int] = (0, 0)  # (row, column) of the sample's top-left corner in the plate
 
     @property
     def actors(self) -> int:
@@ -199,7 +213,7 @@ class _Patch(NamedTuple):
 
 @dataclass
 class Sample:
-    """A rendered composite: RGB image, 0/255 person mask, the un-jittered plate it was made on."""
+    """A rendered composite: RGB image, 0/255 person mask, the un-jittered plate (window) it was made on."""
 
     image: np.ndarray
     mask: np.ndarray
@@ -215,6 +229,11 @@ class Sample:
 # Compositor
 
 
+def _grid(span: int, step: int) -> np.ndarray:
+    """0, step, 2*step, ... and ``span`` itself: window offsets that reach the far edge."""
+    return np.unique(np.append(np.arange(0, span + 1, step), span))
+
+
 @dataclass
 class Compositor:
     """Makes samples for one site. All plates must have the same size; actors come from :func:`prepare_actor`.
@@ -222,6 +241,11 @@ class Compositor:
     ``width_scale`` multiplies every person's width (per plate or one value): when plates were resized to a
     different aspect ratio than the camera's, people are stretched the same way the real frames will be.
     ``feet_region`` (bool H x W) limits where feet may stand (walkable ground), if given.
+
+    ``window`` (H, W): each sample is a window of this size of the plate (a site seen at a working scale larger
+    than the network input), at a random position on a grid of eighths of the window, in rows where people can
+    stand; people are placed on the whole plate by the perspective (plate pixels), mostly where the window shows
+    them. None: each sample is the whole plate.
     """
 
     plates: list[np.ndarray]
@@ -231,6 +255,7 @@ class Compositor:
     seed: int = 0
     width_scale: float | list[float] = 1.0
     feet_region: np.ndarray | None = None
+    window: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.plates:
@@ -242,22 +267,27 @@ class Compositor:
             if plate.shape != shape:
                 raise ValueError(f"plate {i} is {plate.shape[1]}x{plate.shape[0]}, plate 0 is {shape[1]}x{shape[0]}; "
                                  "resize all plates to the dataset size")
-        self.height, self.width = shape[:2]
+        self.plate_h, self.plate_w = shape[:2]
+        # height/width: the sample's size (the window, or the whole plate).
+        self.height, self.width = (int(self.window[0]), int(self.window[1])) if self.window else shape[:2]
+        if not (1 <= self.height <= self.plate_h and 1 <= self.width <= self.plate_w):
+            raise ValueError(f"window {self.height}x{self.width} does not fit the {self.plate_h}x{self.plate_w} plates; "
+                             "give a window no larger than the plates")
         if self.config.max_actors > 0 and not self.actors:
             raise ValueError("no actor silhouettes given; extract some or set max_actors=0")
-        if self.perspective.image_height != self.height:
-            self.perspective = self.perspective.scaled(self.height)
+        if self.perspective.image_height != self.plate_h:
+            self.perspective = self.perspective.scaled(self.plate_h)
         scales = self.width_scale if isinstance(self.width_scale, list) else [float(self.width_scale)] * len(self.plates)
         if len(scales) != len(self.plates):
             raise ValueError(f"width_scale has {len(scales)} values for {len(self.plates)} plates")
         self._width_scales = scales
-        max_row = self.height - 1 + self.config.bottom_overhang * self.height
+        max_row = self.plate_h - 1 + self.config.bottom_overhang * self.height
         self._row_lo, self._row_hi = self.perspective.row_range(self.config.min_height, max_row)
         self._region_points = None
         if self.feet_region is not None:
             region = np.asarray(self.feet_region, dtype=bool)
-            if region.shape != (self.height, self.width):
-                raise ValueError(f"feet_region is {region.shape[1]}x{region.shape[0]}, plates are {self.width}x{self.height}")
+            if region.shape != (self.plate_h, self.plate_w):
+                raise ValueError(f"feet_region is {region.shape[1]}x{region.shape[0]}, plates are {self.plate_w}x{self.plate_h}")
             ys, xs = np.nonzero(region)
             ok = (ys >= self._row_lo) & (ys <= self._row_hi)
             if not ok.any():
@@ -285,9 +315,10 @@ class Compositor:
         else:
             k = int(rng.integers(1, cfg.max_actors + 1))
         shadow_only = bool(self.actors) and rng.random() < cfg.shadow_only_fraction
-        placements = [self._place(rng) for _ in range(k)]
+        window = self._window(rng) if self.window else (0, 0)
+        placements = [self._place(rng, window) for _ in range(k)]
         if shadow_only:
-            placements.append(replace(self._place(rng), shadow_only=True))
+            placements.append(replace(self._place(rng, window), shadow_only=True))
         shadow = None
         if rng.random() < cfg.shadow_probability or shadow_only:
             angle = rng.uniform(0, 2 * math.pi)
@@ -296,21 +327,61 @@ class Compositor:
             shadow = (length * math.cos(angle), 0.3 * length * math.sin(angle), rng.uniform(*cfg.shadow_strength))
         quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
         placements.sort(key=lambda p: p.feet_row)  # back to front: nearer people occlude farther ones
-        return Plan(index=index, plate=plate, placements=placements, shadow=shadow, jpeg_quality=quality)
+        return Plan(index=index, plate=plate, placements=placements, shadow=shadow, jpeg_quality=quality,
+                    window=window)
 
-    def _place(self, rng: np.random.Generator) -> Placement:
+    def _window(self, rng: np.random.Generator) -> tuple[int, int]:
+        """Top-left (row, column) of a sample window: on a grid of eighths of the window (few distinct plate
+        windows to store with the dataset), among rows whose window shows ground where people stand."""
+        ys = _grid(self.plate_h - self.height, max(1, self.height // 8))
+        xs = _grid(self.plate_w - self.width, max(1, self.width // 8))
+        standing = ys[(ys + self.height > self._row_lo) & (ys <= self._row_hi)]
+        ys = standing if len(standing) else ys
+        return int(ys[rng.integers(len(ys))]), int(xs[rng.integers(len(xs))])
+
+    def _place(self, rng: np.random.Generator, window: tuple[int, int] = (0, 0)) -> Placement:
+        """One person with feet in plate pixels, inside (or straddling the edges of) the sample window."""
         cfg = self.config
-        if self._region_points is not None:
-            row, x = self._region_points[rng.integers(len(self._region_points))]
+        wy, wx = window
+        lo, hi = self._row_lo, self._row_hi
+        points = self._region_points
+        if self.window:
+            # Feet in the window's rows (heads may be cut by its top, as on a tile); else anywhere they fit.
+            w_lo, w_hi = max(lo, wy), min(hi, wy + (1 + cfg.bottom_overhang) * self.height - 1)
+            lo, hi = (w_lo, w_hi) if w_lo <= w_hi else (lo, hi)
+            if points is not None:
+                inside = ((points[:, 0] >= wy) & (points[:, 0] < wy + self.height)
+                          & (points[:, 1] >= wx) & (points[:, 1] < wx + self.width))
+                points = points[inside] if inside.any() else points
+        if points is not None:
+            row, x = points[rng.integers(len(points))]
             row, x = float(row) + rng.random(), float(x) + rng.random()
         else:
-            row = rng.uniform(self._row_lo, self._row_hi)
-            x = rng.uniform(-cfg.edge_overhang * self.width, (1 + cfg.edge_overhang) * self.width)
+            row = rng.uniform(lo, hi)
+            x = wx + rng.uniform(-cfg.edge_overhang * self.width, (1 + cfg.edge_overhang) * self.width)
+        # A feet region says where people can stand: it overrides edge cuts (they happen where it meets the edge).
+        if points is None and cfg.border_cut_fraction and rng.random() < cfg.border_cut_fraction:
+            row, x = self._border_cut(rng, row, window)
         height = float(self.perspective.height_at(row)) * rng.uniform(1 - cfg.size_jitter, 1 + cfg.size_jitter)
         height = max(height, cfg.min_height)
         actor = self._choose_actor(rng, height)
         flip = bool(cfg.flip and rng.random() < 0.5)
-        return Placement(actor=actor, feet_row=row, center_x=x, height=height, flip=flip)
+        attached = 0.0
+        if cfg.attached_shadow_fraction and rng.random() < cfg.attached_shadow_fraction:
+            attached = float(rng.uniform(*cfg.attached_shadow_strength))
+        return Placement(actor=actor, feet_row=row, center_x=x, height=height, flip=flip, attached_shadow=attached)
+
+    def _border_cut(self, rng: np.random.Generator, row: float, window: tuple[int, int]) -> tuple[float, float]:
+        """Feet (row, x) of a person straddling the window's left, right or bottom edge: about 20-80% of their
+        width, or 10-50% of their height, outside it."""
+        wy, wx = window
+        edge = int(rng.integers(3))
+        if edge == 2:
+            bottom = wy + self.height
+            h = max(float(self.perspective.height_at(bottom)), self.config.min_height)
+            return bottom + rng.uniform(0.1, 0.5) * h, wx + rng.uniform(0, self.width)
+        half = max(float(self.perspective.height_at(row)), self.config.min_height) / 5  # people ~2.5x as tall as wide
+        return row, (wx if edge == 0 else wx + self.width) + rng.uniform(-0.6, 0.6) * half
 
     def _choose_actor(self, rng: np.random.Generator, height: float) -> int:
         need = height / self.config.max_upscale
@@ -335,30 +406,42 @@ class Compositor:
         cfg = self.config
         rng = np.random.default_rng([self.seed, plan.index, 1])
         plate = self.plates[plan.plate]
+        wy, wx = plan.window
         dx = dy = 0
         if cfg.shift_px > 0:
             dx, dy = (int(v) for v in rng.integers(-cfg.shift_px, cfg.shift_px + 1, size=2))
-        if dx or dy:
-            # out[y, x] = plate[y - dy, x - dx], edges mirrored (cheaper than a full-image warp).
-            src = plate[max(-dy, 0):self.height - max(dy, 0), max(-dx, 0):self.width - max(dx, 0)]
-            canvas = cv2.copyMakeBorder(src, max(dy, 0), max(-dy, 0), max(dx, 0), max(-dx, 0), cv2.BORDER_REFLECT_101)
-        else:
-            canvas = plate.copy()
+        # out[y, x] = plate[wy + y - dy, wx + x - dx], edges mirrored (cheaper than a full-image warp).
+        canvas = self._crop(plate, wy - dy, wx - dx)
         mask = np.zeros((self.height, self.width), np.uint8)
         width_scale = self._width_scales[plan.plate]
 
         placements = sorted(plan.placements, key=lambda p: p.feet_row)  # back to front
+        if wy or wx:  # plate pixels -> window pixels
+            placements = [replace(p, feet_row=p.feet_row - wy, center_x=p.center_x - wx) for p in placements]
         patches = [self._actor_patch(p, rng, width_scale) for p in placements]
         if plan.shadow is not None:
             for placement, patch in zip(placements, patches, strict=True):
                 if patch is not None:
                     self._cast_shadow(canvas, placement, patch, plan.shadow, rng)
         for placement, patch in zip(placements, patches, strict=True):
+            if patch is not None and placement.attached_shadow > 0:
+                self._attached_shadow(canvas, placement, patch, rng)
+        for placement, patch in zip(placements, patches, strict=True):
             if patch is not None and not placement.shadow_only:
                 self._paste(canvas, mask, patch)
 
         image = self._camera(canvas, rng)
-        return Sample(image=image, mask=mask, plate=plate, plan=plan)
+        return Sample(image=image, mask=mask, plate=plate[wy:wy + self.height, wx:wx + self.width], plan=plan)
+
+    def _crop(self, plate: np.ndarray, y: int, x: int) -> np.ndarray:
+        """A sample-sized copy of ``plate`` from (y, x); parts outside the plate mirrored in."""
+        ys, xs = max(y, 0), max(x, 0)
+        ye, xe = min(y + self.height, self.plate_h), min(x + self.width, self.plate_w)
+        src = plate[ys:ye, xs:xe]
+        if src.shape[:2] == (self.height, self.width):
+            return src.copy()
+        return cv2.copyMakeBorder(src, ys - y, y + self.height - ye, xs - x, x + self.width - xe,
+                                  cv2.BORDER_REFLECT_101)
 
     def _actor_patch(self, p: Placement, rng: np.random.Generator, width_scale: float) -> _Patch | None:
         """Resize (with camera blur), flip, motion-blur and feather one actor; None when it lies off the image."""
@@ -489,6 +572,32 @@ class Compositor:
         shade = cv2.GaussianBlur(np.minimum(shade, 1.0), (0, 0), sigma)
         region = canvas[by0:by1, bx0:bx1]
         gain = 1.0 - strength * shade
+        canvas[by0:by1, bx0:bx1] = np.clip(region.astype(np.float32) * gain[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+
+    def _attached_shadow(self, canvas: np.ndarray, p: Placement, patch: _Patch, rng: np.random.Generator) -> None:
+        """A dark pool on the floor under and beside the feet (strong overhead light): an ellipse over the feet,
+        0.7-1.5 body widths to each side, reaching up the floor beside the legs; its core removes
+        ``p.attached_shadow`` of the light, its edge is a short penumbra."""
+        _rgb, alpha, x0, _y0, _t = patch
+        cols = np.nonzero(alpha.max(axis=0) >= 0.5)[0]
+        if len(cols) == 0:
+            return
+        body_w = float(cols[-1] - cols[0] + 1)
+        ax = max(body_w * rng.uniform(0.7, 1.5), 2.0)
+        ay = max(p.height * rng.uniform(0.05, 0.12), 1.5)
+        cx = x0 + (cols[0] + cols[-1]) / 2 + rng.uniform(-0.4, 0.4) * body_w
+        cy = p.feet_row - ay * rng.uniform(0.0, 0.6)  # the far half of the pool lies beside the legs
+        sigma = 0.5 + 0.006 * p.height
+        margin = int(3 * sigma) + 2
+        bx0, by0 = max(int(cx - ax) - margin, 0), max(int(cy - ay) - margin, 0)
+        bx1 = min(int(cx + ax) + margin + 1, self.width)
+        by1 = min(int(cy + ay) + margin + 1, self.height)
+        if bx1 <= bx0 or by1 <= by0:
+            return
+        shade = np.zeros((by1 - by0, bx1 - bx0), np.float32)
+        cv2.ellipse(shade, (round(cx - bx0), round(cy - by0)), (round(ax), round(ay)), 0, 0, 360, 1.0, -1)
+        gain = 1.0 - p.attached_shadow * cv2.GaussianBlur(shade, (0, 0), sigma)
+        region = canvas[by0:by1, bx0:bx1]
         canvas[by0:by1, bx0:bx1] = np.clip(region.astype(np.float32) * gain[:, :, None] + 0.5, 0, 255).astype(np.uint8)
 
     def _camera(self, canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,0 +1,153 @@
+"""The working scale: tile placement over the plate's changes, and the trained-model segmenter tiled at that scale
+gives on a large frame what it gives on the small frame the large one pads (the point of issue 10)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from humanseg.checkpoint import load_checkpoint, save_checkpoint
+from humanseg.models import ModelConfig, build_model
+from humanseg.scale import pad_to_tile, radii_height, tile_origins, tiled, working_scale, working_size
+from humanseg.segmenters.segnet import SegNetSegmenter
+
+TILE = (48, 64)
+
+
+def _covered(origins: list[tuple[int, int]], shape: tuple[int, int], tile: tuple[int, int] = TILE) -> np.ndarray:
+    cover = np.zeros(shape, bool)
+    for y, x in origins:
+        assert 0 <= y <= max(0, shape[0] - tile[0]) and 0 <= x <= max(0, shape[1] - tile[1])  # inside the frame
+        cover[y : y + tile[0], x : x + tile[1]] = True
+    return cover
+
+
+def test_scale_helpers() -> None:
+    assert working_scale(30.0) == 1.0 and working_scale(180.0) == 0.5  # never enlarged; big people shrunk
+    assert working_size((576, 720), 0.5) == (288, 360)
+    assert not tiled((576, 720), None, (240, 320)) and not tiled((288, 360), 1.0, (240, 320))
+    assert tiled((576, 720), 1.0, (240, 320))
+    assert radii_height((576, 720), None, (240, 320)) == 576 and radii_height((576, 720), 0.5, (240, 320)) == 576
+    assert radii_height((576, 720), 0.75, (240, 320)) == 320  # tiled: the radii of 240 network rows
+    with pytest.raises(ValueError, match="positive"):
+        working_scale(0.0)
+
+
+def test_one_blob_gets_one_tile_centred_on_it() -> None:
+    changed = np.zeros((200, 300), bool)
+    changed[90:120, 140:160] = True
+    origins = tile_origins(changed, TILE)
+    assert len(origins) == 1
+    (y, x), = origins
+    assert _covered(origins, changed.shape)[changed].all()
+    assert abs((y + TILE[0] / 2) - 105) <= 1 and abs((x + TILE[1] / 2) - 150) <= 1
+    # At the frame's corner the tile is pushed inside the frame.
+    corner = np.zeros((200, 300), bool)
+    corner[:5, -5:] = True
+    assert tile_origins(corner, TILE) == [(0, 300 - TILE[1])]
+
+
+def test_wide_blob_gets_evenly_spread_tiles() -> None:
+    changed = np.zeros((200, 400), bool)
+    changed[80:100, 10:390] = True  # 380 px wide: 6 tiles of 64
+    origins = tile_origins(changed, TILE)
+    xs = sorted(x for _, x in origins)
+    assert len(origins) == 6 and len({y for y, _ in origins}) == 1
+    assert xs[0] == 10 and xs[-1] == 390 - TILE[1]
+    steps = np.diff(xs)
+    assert steps.max() - steps.min() <= 1 and steps.max() <= TILE[1]  # evenly spread, no gap
+    assert _covered(origins, changed.shape)[changed].all()
+
+
+def test_overlapping_boxes_merge_and_many_blobs_get_the_whole_grid() -> None:
+    changed = np.zeros((200, 300), bool)
+    changed[50:52, 50:150] = True  # an L and a bar whose boxes overlap without touching
+    changed[50:150, 50:52] = True
+    changed[100:102, 100:160] = True
+    origins = tile_origins(changed, TILE)
+    assert _covered(origins, changed.shape)[changed].all() and len(origins) == len(set(origins))
+    noise = np.zeros((200, 300), bool)
+    noise[::12, ::12] = True  # scattered pixels: covering each would take more tiles than the whole frame
+    grid = tile_origins(noise, TILE)
+    assert len(grid) == 5 * 5 and _covered(grid, noise.shape).all()
+
+
+def test_empty_and_small_frames() -> None:
+    assert tile_origins(np.zeros((200, 300), bool), TILE) == []
+    small = np.zeros((30, 200), bool)  # shorter than a tile: the caller pads it, the row is 0
+    small[10:20, 100:110] = True
+    assert tile_origins(small, TILE) == [(0, 73)]
+    image = np.arange(30 * 200 * 3, dtype=np.uint32).reshape(30, 200, 3).astype(np.uint8)
+    padded, (top, left) = pad_to_tile(image, TILE)
+    assert padded.shape == (48, 200, 3) and (top, left) == (9, 0)
+    assert np.array_equal(padded[top : top + 30], image)
+    assert pad_to_tile(image, (10, 10))[0] is image
+
+
+def _scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(plate, frame) of a small 48x64 camera with a person, and the same footage on a 3x larger canvas (the
+    plate mirrored around it, as tools/pad_sequence.py makes it)."""
+    plate = cv2.GaussianBlur(rng.integers(60, 200, (48, 64, 3), dtype=np.uint8), (0, 0), 2.0)
+    frame = plate.copy()
+    frame[12:40, 26:36] = (200, 60, 50)  # a person 28 px tall
+    frame[20:30, 22:26] = (190, 70, 60)  # an arm
+    big_plate = cv2.copyMakeBorder(plate, 48, 48, 64, 64, cv2.BORDER_REFLECT_101)
+    big_frame = big_plate.copy()
+    big_frame[48:96, 64:128] = frame
+    return plate, frame, big_plate, big_frame
+
+
+def _prior_model() -> torch.nn.Module:
+    # An untrained prior model is the plate rule (its logit layer starts at zero): a local function of the
+    # pixels, so its answer on a pixel does not depend on how much frame lies around it.
+    torch.manual_seed(0)
+    return build_model(ModelConfig("unet", width=0.125, inputs="frame+plate+diff", input_size=TILE, prior=True)).eval()
+
+
+def test_tiled_segmenter_sees_the_padded_camera_as_the_small_one() -> None:
+    plate, frame, big_plate, big_frame = _scene(np.random.default_rng(0))
+    model = _prior_model()
+    small = SegNetSegmenter.from_model(model, plate, complete=False).segment(frame)  # frame = input: no resize
+    seg = SegNetSegmenter.from_model(model, big_plate, complete=False, working_scale=1.0)
+    assert tiled(big_frame.shape[:2], seg.scale, seg.input_size)
+    big = seg.segment(big_frame)[48:96, 64:128]
+    # The person and its surroundings: the same probabilities (float rounding only). Where no tile ran (far from
+    # any change) the tiled answer is 0 where the rule's clamped prior says 0.02: both background.
+    person = small > 0.5
+    assert person.sum() > 250 and np.array_equal(big > 0.5, person)
+    ran = big > 0
+    assert ran.mean() > 0.8 and np.abs(big - small)[ran].max() < 1e-5
+    assert (small[~ran] < 0.05).all()
+    # Untiled, the same model sees the large frame shrunk 3x: a person of 9 px, far from the small camera's answer.
+    whole = SegNetSegmenter.from_model(model, big_plate, complete=False).segment(big_frame)[48:96, 64:128]
+    assert np.abs(whole - small).max() > 0.3
+
+
+def test_frame_without_change_runs_no_network() -> None:
+    plate, _, big_plate, big_frame = _scene(np.random.default_rng(1))
+    seg = SegNetSegmenter.from_model(_prior_model(), big_plate, working_scale=1.0)
+    calls: list[int] = []
+    net = seg._net
+    seg._net = lambda frames, plates: calls.append(len(frames)) or net(frames, plates)  # type: ignore[method-assign]
+    empty = seg.segment(big_plate)
+    assert calls == [] and empty.shape == big_plate.shape[:2] and not empty.any()
+    assert seg.segment(big_frame).max() > 0.5 and 1 <= sum(calls) <= 4  # the person: a few tiles, not the frame
+
+
+def test_checkpoint_carries_the_working_scale_to_both_runtimes(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    plate, _, big_plate, big_frame = _scene(np.random.default_rng(2))
+    ckpt = save_checkpoint(tmp_path / "site.pt", _prior_model(), plate=big_plate, working_scale=1.0)
+    assert load_checkpoint(ckpt)[1].working_scale == 1.0
+    kw = {"device": "cpu", "follow_plate": False}
+    torch_seg = SegNetSegmenter(ckpt, runtime="torch", **kw)
+    onnx_seg = SegNetSegmenter(ckpt, runtime="onnxruntime", **kw)
+    assert torch_seg.scale == 1.0 and onnx_seg._onnx is not None
+    a, b = torch_seg.segment(big_frame), onnx_seg.segment(big_frame)
+    assert np.abs(a - b).max() < 1e-4  # ONNX Runtime gives torch's answer (the graph's fixed tile shape fits)
+    untiled = SegNetSegmenter(ckpt, runtime="torch", tiles=False, **kw)
+    assert untiled.scale is None and not np.allclose(untiled.segment(big_frame), a, atol=0.1)
+    with pytest.raises(ValueError, match="working_scale"):
+        SegNetSegmenter(ckpt, working_scale=-1.0, **kw)

@@ -242,3 +242,89 @@ def test_davis_runner_on_pedestrians_plate(pedestrians, parkour, tmp_path):
         assert len(person_rows) > 0
         # The tallest person is no taller than the model allows at the lowest feet row (+15% jitter).
         assert len(person_rows) <= model.height_at(240 * 1.04) * 1.15 * 2 + 2
+
+
+# ---- strong attached floor shadows, border-cut people, windows of a larger plate ---------------------------------
+
+
+def test_attached_floor_shadow_darkens_beside_the_feet_to_the_configured_ratio():
+    plate = np.full((H, W, 3), 200, np.uint8)
+    c = _compositor([prepare_actor(_solid_actor((255, 0, 0)), "red")], CompositeConfig.clean(), plates=[plate])
+    person = Placement(0, feet_row=100, center_x=80, height=60, attached_shadow=0.4)
+    s = c.render(Plan(0, 0, [person]))
+    plain = c.render(Plan(0, 0, [Placement(0, feet_row=100, center_x=80, height=60)]))
+    assert np.array_equal(s.mask, plain.mask)  # the shadow is background
+    ratio = s.image[:, :, 1].astype(float) / 200  # brightness left of the grey plate (green channel)
+    ground = s.mask == 0
+    core = ground & (np.abs(ratio - 0.6) <= 0.02)  # 1 - 0.4 of the light
+    assert core.sum() >= 20
+    assert ratio[ground].min() >= 0.6 - 0.01  # never darker than configured
+    rows = np.nonzero(core.any(axis=1))[0]
+    assert rows.min() >= 100 - 0.12 * 60 - 1 and rows.max() <= 100 + 0.12 * 60 + 1  # on the floor at the feet
+    # Attached: core shadow pixels right beside the person's feet rows, left or right of the body.
+    body = np.nonzero(s.mask[95:101].any(axis=0))[0]
+    beside = core[95:101, max(body.min() - 3, 0):body.min()].any() or core[95:101, body.max() + 1:body.max() + 4].any()
+    assert beside
+    defaults = CompositeConfig()
+    assert defaults.attached_shadow_fraction > 0
+    assert 1 - defaults.attached_shadow_strength[1] == pytest.approx(0.45)  # as dark as real indoor floor shadows
+    assert 1 - defaults.attached_shadow_strength[0] == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="attached_shadow_strength"):
+        CompositeConfig(attached_shadow_strength=(0.5, 1.2))
+
+
+def test_border_cut_person_mask_is_cut_at_the_edge():
+    c = _compositor([prepare_actor(_solid_actor((255, 0, 0)), "red")], CompositeConfig.clean())
+    full = c.render(Plan(0, 0, [Placement(0, feet_row=100, center_x=40, height=60)]))
+    cols = np.nonzero(full.mask.any(axis=0))[0]
+    assert (cols.min(), cols.max()) == (30, 49)  # 20 px wide person centred on column 40
+    left = c.render(Plan(0, 0, [Placement(0, feet_row=100, center_x=0, height=60)]))
+    assert np.array_equal(left.mask[:, :10], full.mask[:, 40:50]) and left.mask[:, 10:].max() == 0
+    right = c.render(Plan(0, 0, [Placement(0, feet_row=100, center_x=W, height=60)]))
+    assert np.array_equal(right.mask[:, W - 10:], full.mask[:, 30:40]) and right.mask[:, :W - 10].max() == 0
+    bottom = c.render(Plan(0, 0, [Placement(0, feet_row=H + 15, center_x=40, height=60)]))
+    assert np.array_equal(bottom.mask[35:], full.mask[:H - 35]) and bottom.mask[:35].max() == 0
+
+
+def test_border_cut_fraction_places_people_across_the_edges():
+    c = _compositor([prepare_actor(_solid_actor((255, 0, 0)), "red")],
+                    CompositeConfig.clean(border_cut_fraction=1.0, max_actors=1))
+    edges = set()
+    for i in range(30):
+        m = c.sample(i).mask > 0
+        assert m.any()
+        touched = {name for name, hit in (("left", m[:, 0].any()), ("right", m[:, -1].any()),
+                                          ("bottom", m[-1].any())) if hit}
+        assert touched, f"sample {i}: person inside the frame"
+        edges |= touched
+    assert edges == {"left", "right", "bottom"}
+    with pytest.raises(ValueError, match="border_cut_fraction"):
+        CompositeConfig(border_cut_fraction=1.5)
+
+
+def test_windows_of_a_larger_plate_show_people_at_their_plate_size():
+    big = background(2 * H, 2 * W, seed=3)
+    actors = [prepare_actor(_solid_actor((255, 0, 0)), "red")]
+    model = PerspectiveModel.from_references([(80, 40), (239, 120)], 2 * H)  # plate pixels
+    whole = Compositor([big], actors, model, CompositeConfig.clean())
+    win = Compositor([big], actors, model, CompositeConfig.clean(), window=(H, W))
+    person = Placement(0, feet_row=200, center_x=250, height=60)
+    a = whole.render(Plan(0, 0, [person]))
+    b = win.render(Plan(0, 0, [person], window=(H, W)))
+    assert b.image.shape == (H, W, 3) and np.array_equal(b.plate, big[H:, W:])
+    assert np.array_equal(b.mask, a.mask[H:, W:]) and np.array_equal(b.image, a.image[H:, W:])
+    cfg = CompositeConfig.clean(max_actors=2, size_jitter=0.0)
+    win = Compositor([big], actors, model, cfg, window=(H, W), seed=1)
+    with_people = 0
+    for i in range(40):
+        plan = win.plan(i)
+        wy, wx = plan.window
+        assert wy in (*range(0, H + 1, H // 8), H) and wx in (*range(0, W + 1, W // 8), W)
+        for p in plan.placements:  # absolute feet rows of the plate, sized by the plate's perspective
+            assert p.height == pytest.approx(max(float(model.height_at(p.feet_row)), cfg.min_height))
+        s = win.render(plan)
+        assert np.array_equal(s.plate, big[wy:wy + H, wx:wx + W])
+        with_people += bool(s.mask.any())
+    assert with_people >= 32  # most windows hold a person
+    with pytest.raises(ValueError, match="window"):
+        Compositor([big], actors, model, CompositeConfig.clean(), window=(3 * H, W))

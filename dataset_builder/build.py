@@ -4,6 +4,10 @@
 DATASET/images/000000.jpg   masks/000000.png   plates/plate000.png   preview.png   manifest.json
 ```
 
+With a working scale that makes the site's frames larger than the samples (tiled, see :mod:`humanseg.scale`),
+every sample is a window of the scaled plate, and its plate window is stored beside the whole plate
+(``plates/windows/plate000-y00040-x00080.png``) so a plate model sees the plate of the same window.
+
 The manifest is written last and atomically, so an interrupted build never looks complete. A build can be
 resumed: the output folder remembers the build's id (a hash of sources, parameters and seed) in
 ``.build-state.json``; a rerun with the same inputs keeps every sample file already written (files are written
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +38,7 @@ from dataset_builder.silhouettes import SilhouetteInfo, index_path, load_index, 
 from humanseg.checks import check_frame_size, check_output_dir
 from humanseg.files import atomic_write
 from humanseg.progress import bar
+from humanseg.scale import tiled, working_size
 from humanseg.sizes import parse_size
 from humanseg.video import read_image, read_label
 
@@ -237,13 +243,13 @@ def _prepare_out(out: Path, dataset_id: str, overwrite: bool) -> bool:
     return False
 
 
-def _write_samples(out: Path, site_plates: list[np.ndarray], compositor: Compositor, hw: tuple[int, int],
-                   count: int, workers: int, samples_done: tqdm) -> list[str]:
-    """Write the plates and every sample not already valid in ``out``; returns the plates' manifest names."""
+def _write_samples(out: Path, plate_images: dict[str, np.ndarray], compositor: Compositor, hw: tuple[int, int],
+                   count: int, workers: int, samples_done: tqdm) -> None:
+    """Write the plates (manifest name -> image) and every sample not already valid in ``out``."""
     for sub in ("images", "masks", "plates"):
         (out / sub).mkdir(exist_ok=True)
-    plate_names = [f"plates/plate{i:03d}.png" for i in range(len(site_plates))]
-    for name, plate in zip(plate_names, site_plates, strict=True):
+    for name, plate in plate_images.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out / name, encode_png(plate))
 
     missing = [i for i in range(count) if not _valid_sample(out, i, hw)]
@@ -252,7 +258,7 @@ def _write_samples(out: Path, site_plates: list[np.ndarray], compositor: Composi
         for i in missing:
             _write_sample(compositor, out, i)
             samples_done.update()
-        return plate_names
+        return
     import multiprocessing
 
     chunk = max(1, min(32, len(missing) // (workers * 8)))
@@ -266,7 +272,6 @@ def _write_samples(out: Path, site_plates: list[np.ndarray], compositor: Composi
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-    return plate_names
 
 
 def build_dataset(
@@ -286,6 +291,7 @@ def build_dataset(
     preview_count: int = 16,
     overwrite: bool = False,
     progress: bool = False,
+    working_scale: float | None = None,
 ) -> Path:
     """Composite ``count`` samples for one site into ``out_dir``; returns the manifest's path.
 
@@ -296,6 +302,13 @@ def build_dataset(
     or None). ``max_actors`` overrides ``config.max_actors``. ``val_fraction``: share of samples (the last
     ones) in the validation split. ``feet_region``: optional image, white where feet may stand. ``workers``:
     processes (results do not depend on it). ``progress``: a bar over the samples on stderr.
+
+    ``working_scale`` (network px per frame px, e.g. from :func:`dataset_builder.site_scale.fit_site_scale`):
+    None or a scale at which the plate fits ``size`` (:func:`humanseg.scale.tiled` false): each sample is the whole
+    plate resized to ``size``, as without it. Otherwise each sample is a ``size`` window of the plate resized by
+    the scale, people placed at the site's own size in pixels; then a ``"ROW:HEIGHT,ROW:HEIGHT"`` perspective is
+    in PLATE (frame) pixels, and a :class:`PerspectiveModel` may be in any image height. The manifest records
+    ``working_scale``, ``tiled``, ``working_size`` (the scaled plate, H x W) and ``site_plates`` (the whole plates).
 
     Raises FileNotFoundError / ValueError naming the input and the fix for: no plates, plates of different
     sizes, a silhouettes folder without index or without an accepted silhouette, a bad perspective or size,
@@ -324,23 +337,33 @@ def build_dataset(
             )
     hw = parse_size(size, minimum=MIN_SIZE) if size is not None else (plate_size[1], plate_size[0])
     check_frame_size(hw[1], hw[0], f"--size {hw[0]}x{hw[1]}" if size is not None else plate_files[0])
-    interp = cv2.INTER_AREA if hw[0] < plate_size[1] else cv2.INTER_LINEAR
-    site_plates = [cv2.resize(p, (hw[1], hw[0]), interpolation=interp) if p.shape[:2] != hw else p for p in raw_plates]
-    width_scale = (hw[1] / plate_size[0]) / (hw[0] / plate_size[1])
+    if working_scale is not None and not (math.isfinite(working_scale) and working_scale > 0):
+        raise ValueError(f"working_scale must be a positive number (network px per frame px), got {working_scale!r}; "
+                         "fit one with dataset_builder.site_scale.fit_site_scale or pass None")
+    plate_hw = (plate_size[1], plate_size[0])
+    windows = tiled(plate_hw, working_scale, hw)
+    work_hw = working_size(plate_hw, working_scale) if windows else hw  # the plate as the compositor sees it
+    interp = cv2.INTER_AREA if work_hw[0] < plate_size[1] else cv2.INTER_LINEAR
+    site_plates = [cv2.resize(p, (work_hw[1], work_hw[0]), interpolation=interp) if p.shape[:2] != work_hw else p
+                   for p in raw_plates]
+    width_scale = (work_hw[1] / plate_size[0]) / (work_hw[0] / plate_size[1])
 
     dirs = [Path(silhouette_dirs)] if isinstance(silhouette_dirs, (str, Path)) else [Path(d) for d in silhouette_dirs]
     if not dirs and config.max_actors > 0:
         raise ValueError("no silhouettes folder given; pass --silhouettes DIR (or --max-actors 0 for negatives only)")
     sets = [_silhouette_set(d) for d in dirs]
     all_infos = [info for infos, _ in sets for info in infos]
-    model = resolve_perspective(perspective, hw, plate_size, all_infos)
+    if windows:  # references in plate pixels, the model in the scaled plate's
+        model = resolve_perspective(perspective, plate_hw, plate_size, all_infos).scaled(work_hw[0])
+    else:
+        model = resolve_perspective(perspective, hw, plate_size, all_infos)
 
     region = None
     sources_region = []
     if feet_region is not None:
         rpath = Path(feet_region)
         region_img = read_label(rpath)
-        region = cv2.resize(region_img, (hw[1], hw[0]), interpolation=cv2.INTER_NEAREST) > 127
+        region = cv2.resize(region_img, (work_hw[1], work_hw[0]), interpolation=cv2.INTER_NEAREST) > 127
         sources_region = [{"path": str(rpath), "sha256": _sha256_file(rpath)}]
 
     params = {
@@ -350,6 +373,8 @@ def build_dataset(
         "composite": asdict(config),
         "plate_size": list(plate_size),
     }
+    if working_scale is not None:  # absent otherwise: builds without a scale keep their id (and resume)
+        params["working_scale"] = float(working_scale)
     sources = {
         "plates": [{"path": str(p), "sha256": _sha256_file(p)} for p in plate_files],
         "silhouettes": [{"path": str(d), "sha256": digest, "count": len(infos)} for d, (infos, digest) in zip(dirs, sets, strict=True)],
@@ -364,30 +389,42 @@ def build_dataset(
     dataset_id = hashlib.sha256(json.dumps(id_payload, sort_keys=True).encode()).hexdigest()
 
     # --- actors and compositor (before touching out_dir: a bad input leaves nothing behind) -----------------
-    max_person = float(model.height_at(hw[0] * (1 + config.bottom_overhang))) * (1 + config.size_jitter) * 1.05
+    max_person = float(model.height_at(work_hw[0] * (1 + config.bottom_overhang))) * (1 + config.size_jitter) * 1.05
     actors = []
     for group, (d, (infos, _)) in enumerate(zip(dirs, sets, strict=True)):
         for info in infos:
             actors.append(prepare_actor(read_silhouette(d, info), info.name, group=group, max_height=max(max_person, 8)))
-    compositor = Compositor(site_plates, actors, model, config, seed=seed, width_scale=width_scale, feet_region=region)
+    compositor = Compositor(site_plates, actors, model, config, seed=seed, width_scale=width_scale, feet_region=region,
+                            window=hw if windows else None)
+    plans = [compositor.plan(i) for i in range(count)]
+    # The whole plates: at dataset size, or (windows) at the frame's own size for the model to keep.
+    site_plate_names = [f"plates/plate{i:03d}.png" for i in range(len(site_plates))]
+    plate_images = dict(zip(site_plate_names, raw_plates if windows else site_plates, strict=True))
+    sample_plates = []
+    for plan in plans:
+        name = site_plate_names[plan.plate]
+        if windows:
+            wy, wx = plan.window
+            name = f"plates/windows/plate{plan.plate:03d}-y{wy:05d}-x{wx:05d}.png"
+            plate_images.setdefault(name, site_plates[plan.plate][wy:wy + hw[0], wx:wx + hw[1]])
+        sample_plates.append(name)
 
     with bar(total=count, desc="compositing", unit="img", enabled=progress) as samples_done:
         if _prepare_out(out, dataset_id, overwrite):
             samples_done.update(count)
             return out / MANIFEST_NAME
-        plate_names = _write_samples(out, site_plates, compositor, hw, count, workers, samples_done)
+        _write_samples(out, plate_images, compositor, hw, count, workers, samples_done)
 
     # --- preview and manifest (last) ----------------------------------------------------------------------
     # At least one validation sample when a split is asked for (round half up, not to even).
     n_val = min(max(int(count * val_fraction + 0.5), 1), count - 1) if val_fraction > 0 and count > 1 else 0
     n_train = count - n_val
     samples = []
-    for i in range(count):
-        plan = compositor.plan(i)
+    for i, plan in enumerate(plans):
         image, mask = _sample_paths(out, i)
         samples.append({
             "image": image.relative_to(out).as_posix(), "mask": mask.relative_to(out).as_posix(),
-            "plate": plate_names[plan.plate], "split": "train" if i < n_train else "val", "actors": plan.actors,
+            "plate": sample_plates[i], "split": "train" if i < n_train else "val", "actors": plan.actors,
         })
     shown = np.unique(np.linspace(0, count - 1, min(preview_count, count)).round().astype(int))
     grid = draw_preview([read_image(out / samples[i]["image"]) for i in shown],
@@ -396,6 +433,8 @@ def build_dataset(
     manifest = {
         "format": FORMAT, "id": dataset_id, "size": list(hw), "seed": seed, "count": count, "params": params,
         "sources": sources, "splits": {"train": n_train, "val": n_val}, "samples": samples,
+        "working_scale": None if working_scale is None else float(working_scale), "tiled": windows,
+        "working_size": list(work_hw), "site_plates": site_plate_names,
     }
     atomic_write(out / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
     (out / STATE_NAME).unlink(missing_ok=True)

@@ -69,14 +69,16 @@ class TrainSet:
         """One plate as RGB ``uint8`` ``H x W x 3`` at its own resolution (the site's, not the training size):
         ``name`` (a path relative to the dataset, or a file name in ``plates/``), or the first plate when
         ``None``. Checkpoints keep it, so segmenting and plate completion see the full-resolution plate."""
+        # Tiled datasets: samples hold plate windows; the whole plates, at frame size, are listed apart.
+        names = self.manifest["site_plates"] if self.manifest.get("tiled") else self.plate_names
         if name is None:
             i = 0
         else:
-            matches = [k for k, p in enumerate(self.plate_names) if p == name or Path(p).name == name]
+            matches = [k for k, p in enumerate(names) if p == name or Path(p).name == name]
             if not matches:
-                raise ValueError(f"plate {name!r} is not in the dataset; its plates: {', '.join(self.plate_names)}")
+                raise ValueError(f"plate {name!r} is not in the dataset; its plates: {', '.join(names)}")
             i = matches[0]
-        return _read_rgb(self.root / self.plate_names[i], None)
+        return _read_rgb(self.root / names[i], None)
 
 
 def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:

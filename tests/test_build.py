@@ -243,3 +243,44 @@ def test_pedestrians_site_from_davis_actors(pedestrians, parkour, dance_twirl, t
         rows = np.nonzero((mask == 255).any(axis=1))[0]
         assert len(rows) > 0 and rows[-1] >= 30  # feet never above row 30 at this site
     assert (tmp_path / "ds" / "preview.png").stat().st_size > 10_000
+
+
+def test_working_scale_windows_of_the_scaled_plate(site, tmp_path):
+    from humanseg.trainset import load_dataset
+    from humanseg.video import read_image
+
+    # 120x160 plates at scale 1 are larger than 1.25 x the 60x80 samples: windows; the perspective is in plate px.
+    out = tmp_path / "tiled"
+    build_dataset(site["plates"], [site["sil"]], out, 12, SIZE, seed=2, perspective="40:16,119:60",
+                  working_scale=1.0)
+    m = read_manifest(out)
+    assert (m["working_scale"], m["tiled"], m["working_size"]) == (1.0, True, [120, 160])
+    assert m["site_plates"] == ["plates/plate000.png", "plates/plate001.png"]
+    assert m["params"]["perspective"]["image_height"] == 120
+    assert m["params"]["perspective"]["intercept"] == pytest.approx(16 - 40 * 44 / 79)  # line through both refs
+    for s in m["samples"]:
+        found = re.fullmatch(r"plates/windows/plate(\d{3})-y(\d{5})-x(\d{5})\.png", s["plate"])
+        assert found, s["plate"]
+        p, wy, wx = (int(v) for v in found.groups())
+        assert wy in (0, 7, 14, 21, 28, 35, 42, 49, 56, 60) and wx in (*range(0, 81, 10),)
+        whole = read_image(out / m["site_plates"][p])
+        assert whole.shape == (120, 160, 3)
+        assert np.array_equal(read_image(out / s["plate"]), whole[wy:wy + 60, wx:wx + 80])
+        assert Image.open(out / s["image"]).size == (80, 60)
+    data = load_dataset(out)
+    assert data.plates.shape[1:] == (3, 60, 80)
+    assert [data.plate_names[k] for k in data.plate_index.tolist()] == [s["plate"] for s in m["samples"]]
+    assert data.plate_array().shape == (120, 160, 3)  # the model keeps the whole plate at frame size
+
+    # A scale at which the plate fits the samples: the build without a scale, and the scale recorded.
+    plain, fitted = tmp_path / "plain", tmp_path / "fitted"
+    build_dataset(site["plates"], [site["sil"]], plain, 6, SIZE, seed=2, perspective="20:8,59:30")
+    build_dataset(site["plates"], [site["sil"]], fitted, 6, SIZE, seed=2, perspective="20:8,59:30",
+                  working_scale=0.5)
+    mp, mf = read_manifest(plain), read_manifest(fitted)
+    assert (mp["working_scale"], mp["tiled"]) == (None, False) and "working_scale" not in mp["params"]
+    assert (mf["working_scale"], mf["tiled"], mf["working_size"]) == (0.5, False, [60, 80])
+    assert [s["plate"] for s in mf["samples"]] == [s["plate"] for s in mp["samples"]]
+    assert _digest(plain / "images") == _digest(fitted / "images")
+    with pytest.raises(ValueError, match="working_scale"):
+        build_dataset(site["plates"], [site["sil"]], tmp_path / "bad", 4, SIZE, working_scale=0.0)

@@ -165,6 +165,18 @@ def test_plate_model_trains_and_stores_the_plate(tmp_path):
     assert np.array_equal(info.plate, expected)
     # The plate as the dataset stores it, not resized to the training size.
     assert np.array_equal(info.plate, read_image(dataset / "plates" / "plate001.png"))
+    assert info.working_scale is None  # a dataset without a working scale: the whole frame, as before
+
+
+def test_checkpoint_carries_the_datasets_working_scale(tmp_path):
+    dataset = write_tiny_dataset(tmp_path / "data", n=6, n_val=2)
+    manifest_path = dataset / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["working_scale"] = 0.5  # what build_dataset records for a site whose people are ~180 px tall
+    manifest_path.write_text(json.dumps(manifest))
+    run_training(TrainConfig(**TINY, epochs=1), dataset, tmp_path / "run")
+    for name in ("best.pt", "last.pt"):
+        assert load_checkpoint(tmp_path / "run" / name)[1].working_scale == 0.5
 
 
 def test_resume_config_extends_the_budgets():

@@ -576,14 +576,14 @@ class Compositor:
 
     def _attached_shadow(self, canvas: np.ndarray, p: Placement, patch: _Patch, rng: np.random.Generator) -> None:
         """A dark pool on the floor under and beside the feet (strong overhead light): an ellipse over the feet,
-        0.7-1.5 body widths to each side, reaching up the floor beside the legs; its core removes
+        0.7-1.5 body widths (at most 0.4 person heights) to each side, reaching up the floor beside the legs; its core removes
         ``p.attached_shadow`` of the light, its edge is a short penumbra."""
         _rgb, alpha, x0, _y0, _t = patch
         cols = np.nonzero(alpha.max(axis=0) >= 0.5)[0]
         if len(cols) == 0:
             return
         body_w = float(cols[-1] - cols[0] + 1)
-        ax = max(body_w * rng.uniform(0.7, 1.5), 2.0)
+        ax = max(min(body_w * rng.uniform(0.7, 1.5), 0.4 * p.height), 2.0)  # a sitter's legs: not a carpet
         ay = max(p.height * rng.uniform(0.05, 0.12), 1.5)
         cx = x0 + (cols[0] + cols[-1]) / 2 + rng.uniform(-0.4, 0.4) * body_w
         cy = p.feet_row - ay * rng.uniform(0.0, 0.6)  # the far half of the pool lies beside the legs

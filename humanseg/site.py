@@ -258,6 +258,7 @@ class CompositeScale:
     site: SiteScale | None
     tiled: bool  # the network runs on input-sized tiles of the scaled frame: composites are input-sized windows
     input_size: tuple[int, int]  # (height, width) of the model's input
+    frame_hw: tuple[int, int]  # (height, width) of the site's frames and plate
 
     @property
     def working_scale(self) -> float | None:
@@ -268,6 +269,18 @@ class CompositeScale:
         if explicit is not None:
             return explicit
         return self.input_size if self.tiled else default
+
+    def build_scale(self, size: tuple[int, int] | None) -> float | None:
+        """The working scale to give ``build_dataset`` for composites of ``size`` (None: the plate's size): the
+        site's, unless the builder would then cut windows where the network sees the whole frame (or the other
+        way round; an explicit size smaller than the scaled frame): None then, the composites and the model as
+        before the site scale (whole frame at both ends)."""
+        from humanseg.scale import tiled
+
+        s = self.working_scale
+        if s is None or tiled(self.frame_hw, s, size or self.frame_hw) != self.tiled:
+            return None
+        return s
 
     def perspective(self, explicit: str | None) -> str | PerspectiveModel | None:
         """An explicit perspective wins, else the site's fitted one (frame pixels: build_dataset scales it)."""
@@ -299,7 +312,7 @@ def fit_composite_scale(
     site = fit_site_scale(frames, plate, max_frames=SCALE_FIT_FRAMES, progress=progress)
     frame_hw = (int(plate.shape[0]), int(plate.shape[1]))
     is_tiled = site is not None and tiled(frame_hw, site.working_scale, input_size)
-    return CompositeScale(site, is_tiled, (int(input_size[0]), int(input_size[1])))
+    return CompositeScale(site, is_tiled, (int(input_size[0]), int(input_size[1])), frame_hw)
 
 
 def fit_clip_scale(
@@ -369,15 +382,16 @@ def build_site_dataset(
     if (out / "manifest.json").is_file():
         raise ValueError(f"A dataset named {out.name!r} already exists in this site; choose another name.")
     scale = site_scale(site, progress=progress)
+    size = scale.size(size, None) if scale is not None else size
     build_dataset(
         site.plates(),  # not the folder: links that lead out of the workspace are left out
         [silhouette_folder(site, s) for s in sets],
         out,
         count,
-        size=scale.size(size, None) if scale is not None else size,
+        size=size,
         seed=seed,
         perspective=scale.perspective(references) if scale is not None else references,
-        working_scale=scale.working_scale if scale is not None else None,
+        working_scale=scale.build_scale(size) if scale is not None else None,
         workers=build_workers(count),
         overwrite=True,
         progress=progress,

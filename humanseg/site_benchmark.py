@@ -467,7 +467,8 @@ def _benchmark_sequence(
     work = config.out / name
     dropped = [str(a) for a in config.actors if a.resolve() == seq_dir.resolve()]
     console.say(
-        f"{name}: actor sources {', '.join(sources)}"
+        f"{name}: actor sources {', '.join(sources) or 'none from --actors'}"
+        + (" and its own frames (--site-actors)" if config.site_actors else "")
         + (f" (left out: itself, {', '.join(dropped)})" if dropped else "")
     )
     timing: dict[str, Any] = {}
@@ -684,7 +685,7 @@ def _build(
     manifest = build_dataset(
         [work / "plate.png"], silhouettes, work / "dataset", config.count, size=size, seed=config.seed,
         perspective=perspective or PerspectiveModel.default(size[0]), val_fraction=VAL_FRACTION,
-        working_scale=scale.working_scale if scale is not None else None, workers=config.workers,
+        working_scale=scale.build_scale(size) if scale is not None else None, workers=config.workers,
         progress=console.enabled,
     )  # fmt: skip
     written = json.loads(manifest.read_text())

@@ -123,8 +123,10 @@ def dataset(client, site, app_server) -> Path:
 def test_build_dataset(dataset, client):
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert manifest["count"] == 8 and manifest["size"] == [48, 64]
-    # No silhouette was harvested from this site's clip in this set: 'auto' falls back to the generic view.
-    assert manifest["params"]["perspective"]["origin"] == "default"
+    # 'auto': the site's own perspective, fitted from the plate-difference blobs of its clip (walkers 50 and 36 px).
+    assert manifest["params"]["perspective"]["origin"].startswith("fit")
+    # The network sees this camera's whole frame, so the user's 48x64 composites are whole plates, not windows.
+    assert manifest["working_scale"] is None and manifest["tiled"] is False
     assert manifest["splits"]["train"] + manifest["splits"]["val"] == 8
     for sample in manifest["samples"]:
         assert array_of(dataset / sample["image"]).shape == (48, 64, 3)

@@ -228,7 +228,15 @@ def test_report_chart_montage_and_run_files(bench):
     assert run["settings"]["minutes"] == 0.1 and run["settings"]["model"] == "segnet-tiny"
     assert run["settings"]["seed"] == 0 and run["methods"] == METHODS
     timing = run["timings"]["sequences"]["siteA"]
-    assert set(timing) == {"plate_s", "build_s", "train_s", "eval_s"} and set(timing["eval_s"]) == set(METHODS)
+    assert set(timing) == {"plate_s", "scale_s", "build_s", "train_s", "eval_s"}
+    assert set(timing["eval_s"]) == set(METHODS)
+    # The site scale is on by default: fitted from each sequence's own frames (30-px people, never enlarged).
+    assert run["settings"]["site_scale"] is True and run["settings"]["site_actors"] is False
+    for seq in ("siteA", "siteB"):
+        scale = run["sequences"][seq]["scale"]
+        assert scale["working_scale"] == 1.0 and scale["tiled"] is False
+        assert run["sequences"][seq]["dataset"]["working_scale"] == 1.0
+        assert f"- site scale: person {scale['person_height']:.0f} px" in report
     # How many steps fit in 6 s depends on the machine's load; the budget is what must stop training.
     assert run["sequences"]["siteA"]["train"]["stopped"] == "time budget used"
     # The versions of what actually ran, as installed (OpenCV reports its own version, not the wheel's).

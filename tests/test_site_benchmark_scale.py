@@ -84,6 +84,10 @@ def test_site_scale_same_people_same_scale_tiles_only_the_big_frame(sites):
     assert orig.size(None, (72, 96)) == (72, 96)
     assert padded.size(None, (216, 288)) == INPUT
     assert padded.size((100, 100), (216, 288)) == (100, 100)
+    # The builder gets the working scale only where its windows agree with what the network sees: an explicit
+    # size smaller than the scaled frame of a camera seen whole would cut windows, so none (composites as before).
+    assert orig.build_scale((72, 96)) == orig.build_scale(None) == 1.0 and orig.build_scale((24, 32)) is None
+    assert padded.build_scale(INPUT) == 1.0 and padded.build_scale((216, 288)) is None
     # The fitted perspective is in frame pixels; an explicit one wins.
     assert padded.perspective(None).image_height == 216
     assert padded.perspective("10:20,60:50") == "10:20,60:50"
@@ -98,6 +102,7 @@ def test_too_few_people_keeps_todays_behaviour(tmp_path):
     scale = fit_clip_scale(empty, read_image(empty / "empty_bg000001.png"), INPUT)
     assert scale.site is None and scale.working_scale is None and not scale.tiled
     assert scale.size(None, (72, 96)) == (72, 96) and scale.perspective(None) is None and scale.to_dict() is None
+    assert scale.build_scale((72, 96)) is None
 
 
 def test_site_actors_never_read_the_ground_truth(sites, tmp_path):
@@ -127,7 +132,7 @@ def scaled_run(sites, tmp_path_factory) -> dict:
     """One tiny run: the camera and its 3x padded copy, actors harvested from each one's own frames only."""
     out = tmp_path_factory.mktemp("scaled_run") / "out"
     config = SiteBenchmarkConfig(
-        [sites["orig"], sites["padded"]], [], out, 0.03, model=PRESET, count=24, baselines=("plate-diff",),
+        [sites["orig"], sites["padded"]], [], out, 0.1, model=PRESET, count=24, baselines=(),
         fps=5.0, workers=1, device="cpu", plate_people=None, site_actors=True, montage_frames=1,
     )  # fmt: skip
     done = run_site_benchmark(config, progress=False, log=lambda text: None)
@@ -173,7 +178,7 @@ def test_no_site_scale_builds_todays_dataset(sites, tmp_path):
     actors = tmp_path / "actors"
     out = tmp_path / "out"
     config = SiteBenchmarkConfig(
-        [sites["padded"]], [], out, 0.02, model=PRESET, count=24, baselines=(), fps=5.0, workers=1, device="cpu",
+        [sites["padded"]], [], out, 0.1, model=PRESET, count=24, baselines=(), fps=5.0, workers=1, device="cpu",
         plate_people=None, site_actors=True, site_scale=False, montage_frames=1,
     )  # fmt: skip
     run = run_site_benchmark(config, progress=False, log=lambda text: None)["run"]

@@ -1,7 +1,7 @@
-"""`python -m humanseg site-benchmark SEQ_DIR [SEQ_DIR ...] --actors SRC [SRC ...] --minutes M --out DIR`.
+"""`python -m humanseg site-benchmark SEQ_DIR [SEQ_DIR ...] (--actors SRC [SRC ...] | --site-actors) --minutes M --out DIR`.
 
-Per sequence: site plate, composite dataset, a model trained for at most M minutes, then the model and the
-baselines scored on the real frames. Writes DIR/results.json, run.json, report.md, f_measure.png and
+Per sequence: site plate, the site's scale fitted from its own frames, composite dataset, a model trained for at
+most M minutes, then the model and the baselines scored on the real frames. Writes DIR/results.json, run.json, report.md, f_measure.png and
 DIR/<sequence>/montage.png; prints the report's path and the F-measure table. Progress goes to stderr.
 """
 

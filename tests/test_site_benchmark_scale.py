@@ -106,7 +106,8 @@ def test_too_few_people_keeps_todays_behaviour(tmp_path):
 
 
 def test_site_actors_never_read_the_ground_truth(sites, tmp_path):
-    """Harvesting from a copy whose ground truth is garbage gives the very same silhouettes."""
+    """Harvesting (and fitting the site scale) from a copy whose ground truth is garbage gives the very same
+    silhouettes (and scale)."""
     garbage = tmp_path / "garbage"
     shutil.copytree(sites["orig"], garbage)
     rng = np.random.default_rng(0)
@@ -122,7 +123,8 @@ def test_site_actors_never_read_the_ground_truth(sites, tmp_path):
         console = _Console(1, False, lambda text: None)
         folders = _harvest_site_actors(config, seq, work, "cam", False, record, console)
         index = load_index(folders["site:cam"])
-        got[key] = [(i.frame, i.box) for i in index]
+        fitted = fit_clip_scale(seq, read_image(work / "plate.png"), INPUT).to_dict()
+        got[key] = ([(i.frame, i.box) for i in index], fitted)
         assert record.actors["site:cam"]["silhouettes"] == len(index) > 0
     assert got["garbage"] == got["real"]
 

@@ -14,7 +14,7 @@ import torch
 
 from humanseg.models import ModelConfig, build_model, resize_image
 from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
-from humanseg.segmenters.segnet import COMPLETION_COVER, SegNetSegmenter, shadow_like
+from humanseg.segmenters.segnet import COMPLETION_COVER, SHADOW_BAND, SegNetSegmenter, shadow_like
 from humanseg.video import read_image, read_label
 
 PEDESTRIANS = Path("/work/shared/data/cdnet/pedestrians")
@@ -25,10 +25,12 @@ def whole_frame_completion(
 ) -> np.ndarray:
     """Completion as first written: the plate difference (morphology radii for ``radii_h`` rows, default the
     frame's) and its blobs over the whole frame; ``shadow_rule``: shadow-like pixels the network left out are
-    not added."""
+    not added farther than :data:`SHADOW_BAND` closing radii from the network's mask."""
     plate = resize_image(plate, frame.shape[:2])
     codes = distance_codes(frame, plate, DEFAULT_RULE)
     diff = code_table(DEFAULT_RULE)[morphology(codes, DEFAULT_RULE, radii_h or frame.shape[0])]
+    band = max(1, SHADOW_BAND * DEFAULT_RULE.radii(radii_h or frame.shape[0])[1])
+    near = cv2.dilate((prob > 0.5).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1,) * 2))
     n, blobs = cv2.connectedComponents((diff > 0.5).astype(np.uint8), connectivity=8)
     if n <= 1:
         return prob
@@ -38,7 +40,7 @@ def whole_frame_completion(
     keep[0] = False
     added = keep[blobs]
     if shadow_rule:
-        added &= ~(shadow_like(frame, plate) & (prob <= 0.5))
+        added &= ~(shadow_like(frame, plate) & (near == 0))
     return np.maximum(prob, np.where(added, diff, 0.0)).astype(np.float32)
 
 
@@ -120,6 +122,7 @@ def test_shadow_rule_keeps_an_attached_floor_shadow_out() -> None:
     completed = seg._completed(prob, frame)
     assert not (completed[shadow] > 0.5).any()
     assert (completed[20:70, 60:90] > 0.5).all()  # the person stays
+    assert (completed[70:72, 60:90] > 0.5).all()  # and so do shadow-like pixels along its mask (dark edges)
 
     # A dark patch of another colour (clothes, not a shadow) still comes in.
     clothes = frame.copy()
@@ -128,4 +131,4 @@ def test_shadow_rule_keeps_an_attached_floor_shadow_out() -> None:
     # The network's own mask is never cut, even over shadow-like pixels: it covers part of the patch.
     prob[75:85, 60:90] = 0.9
     kept = seg._completed(prob, frame)
-    assert (kept >= prob).all() and (kept[75:85, 60:90] > 0.5).all() and not (kept[88:95, 55:105] > 0.5).any()
+    assert (kept >= prob).all() and (kept[75:85, 60:90] > 0.5).all() and not (kept[90:95, 55:105] > 0.5).any()

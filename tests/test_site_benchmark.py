@@ -344,6 +344,30 @@ def test_self_as_actor_is_refused(tmp_path, capsys):
     assert f"actor source {site} is the sequence" in err
     assert not out.exists()  # refused before any work
 
+    # No --actors at all: refused with both ways out; the sequence as its own actor source is fine with
+    # --site-actors (it is planned with no other source; its harvested silhouettes are its actors).
+    code = main(["site-benchmark", str(site), "--minutes", "1", "--out", str(out)])
+    assert code == 2 and "or --site-actors" in capsys.readouterr().err and not out.exists()
+    assert plan_actor_sources([site], [site], site_actors=True) == {site: []}
+
+
+def test_cli_site_flags_reach_the_config(tmp_path, monkeypatch, capsys):
+    from humanseg import site_benchmark
+    from humanseg.cli import main
+
+    seen = []
+
+    def fake_run(config, progress):  # the flags are what is tested, not a run
+        seen.append(config)
+        return {"results": {}}
+
+    monkeypatch.setattr(site_benchmark, "run_site_benchmark", fake_run)
+    site = tmp_path / "cam"
+    assert main(["site-benchmark", str(site), "--site-actors", "--minutes", "1", "--out", str(tmp_path / "o")]) == 0
+    assert main(["site-benchmark", str(site), "--actors", str(tmp_path), "--no-site-scale", "--minutes", "1",
+                 "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    assert [(c.actors, c.site_actors, c.site_scale) for c in seen] == [([], True, True), ([tmp_path], False, False)]
+
 
 def test_plan_actor_sources(tmp_path):
     a, b, c = (tmp_path / n for n in "abc")

@@ -87,18 +87,38 @@ class MaintainedPlate:
         if not candidates:
             raise ValueError("MaintainedPlate needs at least one plate image; pass plates=[IMAGE, ...]")
         if any(p.shape != candidates[0].shape or p.dtype != np.uint8 or p.ndim != 3 for p in candidates):
-            raise ValueError(f"plates must be RGB uint8 images of one size, got {[(p.shape, p.dtype.name) for p in candidates]}")
+            raise ValueError(
+                f"plates must be RGB uint8 images of one size, got {[(p.shape, p.dtype.name) for p in candidates]}"
+            )
         if fps <= 0 or update_s < 0:
             raise ValueError(f"fps must be > 0 and update_s >= 0, got fps={fps}, update_s={update_s}")
         self.candidates = candidates
-        self.fps, self.update_s = float(fps), float(update_s)
-        # Per-frame weight of the exponential average: after t seconds a difference keeps exp(-t / update_s).
-        self.alpha = 0.0 if update_s == 0 else 1.0 - math.exp(-1.0 / (update_s * fps))
+        self.update_s = float(update_s)
+        self.fps = fps
         self.reset()
+
+    @property
+    def fps(self) -> float:
+        """The frame rate the update's time constant is counted at: the clip's own (frames per second)."""
+        return self._fps
+
+    @fps.setter
+    def fps(self, fps: float) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0 (the clip's frame rate), got {fps}")
+        self._fps = float(fps)
+        # Per-frame weight of the exponential average: after t seconds a difference keeps exp(-t / update_s).
+        self.alpha = 0.0 if self.update_s == 0 else 1.0 - math.exp(-1.0 / (self.update_s * self._fps))
+
+    @property
+    def captured(self) -> np.ndarray:
+        """The captured plate the current one started from (the nearest candidate; the first before any frame)."""
+        return self._start if self._start is not None else self.candidates[0]
 
     def reset(self) -> None:
         """Back to the captured plate(s): the nearest one is chosen again at the next frame."""
         self._plate: np.ndarray | None = None  # float32 H x W x 3
+        self._start: np.ndarray | None = None  # the candidate it started from
         self._rounded: np.ndarray | None = None  # its uint8 image, made once per update
         self._keep: np.ndarray | None = None  # bool H x W: pixels outside the last mask and its margin
         self.gain, self.offset = np.ones(3, np.float32), np.zeros(3, np.float32)
@@ -156,7 +176,7 @@ class MaintainedPlate:
             self._rounded = None
 
     def _set(self, plate: np.ndarray) -> None:
-        self._plate, self._rounded = plate.astype(np.float32), plate
+        self._plate, self._rounded, self._start = plate.astype(np.float32), plate, plate
 
     def _fit(self, frame: np.ndarray, plate: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
         """Two rounds of :func:`light_fit`: on ``keep`` pixels near the plate, then on those the first fit explains

@@ -28,6 +28,8 @@ import numpy as np
 
 from humanseg import metrics
 from humanseg.anonymise import anonymise_frame, check_style, has_plate, segmenter_plate
+from humanseg.files import atomic_path
+from humanseg.maintained_plate import DEFAULT_UPDATE_S
 from humanseg.occupancy import HeightAt, OccupancyAccumulator, StatsFiles, write_stats
 from humanseg.render import grid, mask_image, overlay
 from humanseg.stages import QUEUE_ITEMS, ThreadedStage
@@ -72,7 +74,9 @@ class MethodOutput:
 
     ``anonymised_video``: the clip with this method's people hidden (when asked for); ``stats``: its counts CSV,
     count chart and occupancy heatmap (``stats=True``); ``mean_count``/``max_count``: people per frame, when
-    counted (``stats=True``, and always for clips of :mod:`humanseg.footage`).
+    counted (``stats=True``, and always for clips of :mod:`humanseg.footage`). ``plate_captured``/``plate_end``:
+    for a method whose plate follows the site, PNGs of the captured plate and of the plate as it stood after the
+    clip's last frame (the light and moved objects it absorbed).
     """
 
     name: str
@@ -85,6 +89,8 @@ class MethodOutput:
     stats: StatsFiles | None = None
     mean_count: float | None = None
     max_count: int | None = None
+    plate_captured: Path | None = None
+    plate_end: Path | None = None
 
 
 @dataclass
@@ -112,7 +118,28 @@ def safe_filename(name: str) -> str:
     return stem or "method"
 
 
-def _options_for(name: str, plate: np.ndarray | None, checkpoint: str | Path | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PlateFollowing:
+    """How methods with a plate (plate-diff given one, plate models) treat it over a clip: ``follow`` the site
+    (light compensation and a slow update, :mod:`humanseg.maintained_plate`) or keep it as captured (``False``);
+    ``update_s``: the update's time constant in seconds (0 = light compensation only), counted at the clip's own
+    frame rate."""
+
+    follow: bool = True
+    update_s: float = DEFAULT_UPDATE_S
+
+    def __post_init__(self) -> None:
+        if self.update_s < 0:
+            raise ValueError(f"the plate update time must be >= 0 seconds, got {self.update_s}")
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of the plate segmenters (plate-diff, segnet) that say this."""
+        return {"follow_plate": self.follow, "plate_update_s": self.update_s}
+
+
+def _options_for(
+    name: str, plate: np.ndarray | None, checkpoint: str | Path | None, following: PlateFollowing | None = None
+) -> dict[str, Any]:
     """Only the options backend ``name`` takes, read from its capability flags: `--plate` given for a plate-diff
     vs mog2 comparison must not make mog2 fail. Unknown names fall through to ``create_segmenter``, whose error
     lists the valid ones."""
@@ -126,6 +153,8 @@ def _options_for(name: str, plate: np.ndarray | None, checkpoint: str | Path | N
         kwargs["plate"] = plate
     if checkpoint is not None and caps.takes_checkpoint:
         kwargs["checkpoint"] = checkpoint
+    if following is not None and caps.takes_plate:
+        kwargs |= following.options()
     return kwargs
 
 
@@ -135,13 +164,15 @@ def resolve_segmenters(
     plate: str | Path | np.ndarray | None = None,
     checkpoint: str | Path | None = None,
     plate_used_elsewhere: bool = False,
+    following: PlateFollowing | None = None,
 ) -> list[SegmenterLike]:
     """Registry names and/or ready segmenter instances -> instances (names built with ``create_segmenter``).
 
     ``plate`` (an image path or RGB array of the empty scene) and ``checkpoint`` are handed only to backends
     whose class says it takes them (``takes_plate``, ``takes_checkpoint``). A plate or checkpoint that no
     requested backend uses is an error, not silently ignored, unless ``plate_used_elsewhere`` (an output uses
-    the plate itself: the anonymised video's ``erase`` style).
+    the plate itself: the anonymised video's ``erase`` style). ``following``: how the plate methods built here
+    treat their plate (default: each backend's own default, which follows the site).
     """
     items = [segmenters] if isinstance(segmenters, str) or hasattr(segmenters, "segment") else list(segmenters)
     if not items:
@@ -155,7 +186,7 @@ def resolve_segmenters(
             if isinstance(item, str):
                 from humanseg.segmenters import create_segmenter
 
-                kwargs = _options_for(item, plate_arr, checkpoint)
+                kwargs = _options_for(item, plate_arr, checkpoint, following)
                 used_plate |= "plate" in kwargs
                 used_ckpt |= "checkpoint" in kwargs
                 out.append(create_segmenter(item, **kwargs))
@@ -486,7 +517,28 @@ class _Outputs:
                 mean_count=float(counts.mean()) if counts is not None else None,
                 max_count=int(counts.max()) if counts is not None else None,
             )
+            out[n].plate_captured, out[n].plate_end = _plate_images(self.segs[n], self.out, self.stems[n], self.size)
         return out
+
+
+def _plate_images(seg: SegmenterLike, out: Path, stem: str, size: tuple[int, int]) -> tuple[Path | None, Path | None]:
+    """For a method whose plate follows the site (it holds a :class:`humanseg.maintained_plate.MaintainedPlate`
+    as ``maintained``): its captured plate and its plate after the last frame, written as
+    ``<stem>_plate_captured.png`` and ``<stem>_plate_end.png`` at the clip's ``size`` (width, height); else
+    ``(None, None)``."""
+    maintained = getattr(seg, "maintained", None)
+    if maintained is None:
+        return None, None
+    paths = []
+    for what, image in (("captured", maintained.captured), ("end", maintained.plate)):
+        if (image.shape[1], image.shape[0]) != tuple(size):
+            image = cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA)
+        path = out / f"{stem}_plate_{what}.png"
+        with atomic_path(path) as tmp:
+            if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                raise OSError(f"could not write {path}; check that the output folder is writable")
+        paths.append(path)
+    return paths[0], paths[1]
 
 
 def _check_plate_size(plate: str | Path | np.ndarray | None, reader: Any) -> np.ndarray | None:
@@ -528,6 +580,7 @@ def _run(
     extras: ExtraOutputs,
     on_frame: Callable[[SegmentedFrame], None] | None = None,
     masks_only: bool = False,
+    following: PlateFollowing | None = None,
 ) -> SegmentResult:
     """Segment every frame of ``reader`` (closed here) into the files of :func:`segment_video`; ``on_frame``
     sees each segmented frame after it is written (the scorer of :func:`segment_and_score`)."""
@@ -538,8 +591,12 @@ def _run(
     try:
         plate_arr = _check_plate_size(plate, reader)
         segs = resolve_segmenters(
-            segmenters, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=extras.anonymise == "erase"
-        )
+            segmenters, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=extras.anonymise == "erase",
+            following=following,
+        )  # fmt: skip
+        for seg in segs:
+            if hasattr(seg, "set_fps"):  # a plate that follows the site counts its update time at this clip's rate
+                seg.set_fps(reader.fps)
         outputs = _Outputs(
             Path(out_dir), segs, reader, save_pngs=save_pngs, side_by_side=side_by_side and not masks_only,
             overlays=not masks_only, tile_width=tile_width, threshold=threshold, step=step, extras=extras,
@@ -588,6 +645,7 @@ def segment_video(
     progress: bool | ProgressFn = False,
     extras: ExtraOutputs | None = None,
     masks_only: bool = False,
+    following: PlateFollowing | None = None,
 ) -> SegmentResult:
     """Segment a video (or image folder) with one or more methods and write, in ``out_dir``:
 
@@ -598,19 +656,23 @@ def segment_video(
     - with ``extras`` (:class:`ExtraOutputs`): ``<name>_anonymised.mp4`` (people hidden in the chosen style; ``erase``
       shows ``plate``, else the method's own plate), and with ``stats`` ``<name>_counts.csv``,
       ``<name>_counts.png``, ``<name>_occupancy.npy`` and ``<name>_occupancy.png`` (over ``plate``, else the
-      first frame): see :func:`humanseg.occupancy.write_stats`.
+      first frame): see :func:`humanseg.occupancy.write_stats`,
+    - ``<name>_plate_captured.png`` and ``<name>_plate_end.png`` per method whose plate follows the site: the
+      captured plate and the plate after the last frame.
 
     ``masks_only``: the mask videos (and PNGs, and ``extras``) only, no overlay or side-by-side video (the fast
     path: encoding them costs more than a cheap method). Methods are named by their ``label`` (suffixed _2, _3 ...
     when one appears twice). Frames are read once and streamed through :func:`pipeline`. ``progress``: True shows a tqdm bar (the app tracks it); a callable gets ``(done, total)`` after
     each frame (total may be None). Returns the paths, frame count and each method's mean ms/frame (first
-    frame excluded as warm-up).
+    frame excluded as warm-up). ``following``: how plate methods given by name treat their plate
+    (:class:`PlateFollowing`; instances keep their own setting); every method whose plate follows the site counts
+    its update time at the rate of the frames it gets (the clip's, divided by ``step``).
     """
     reader = open_frames(source, step=step, max_frames=max_frames)
     return _run(
         reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=step, save_pngs=save_pngs,
         side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress,
-        extras=extras or ExtraOutputs(), masks_only=masks_only,
+        extras=extras or ExtraOutputs(), masks_only=masks_only, following=following,
     )  # fmt: skip
 
 
@@ -640,6 +702,7 @@ def segment_and_score(
     progress: bool | ProgressFn = False,
     extras: ExtraOutputs | None = None,
     fps: float | None = None,
+    following: PlateFollowing | None = None,
 ) -> ScoredResult:
     """Segment a labelled sequence (CDnet/DAVIS folder), write the files of :func:`segment_video` and score
     every method with the CDnet protocol, in one pass over the frames: each frame is read and segmented once.
@@ -647,8 +710,8 @@ def segment_and_score(
     The score rows equal what ``humanseg.evaluate.evaluate_sequence`` gives for each method on this sequence
     (the same frames to score and :class:`humanseg.metrics.SequenceScorer`; ``skip_first`` as there);
     ``ms_per_frame`` is this run's mean segment() time over every frame. ``extras`` as :func:`segment_video`.
-    ``fps``: the frame rate of the clip the sequence was cut from (an image folder has none), for the videos
-    and the counts' times.
+    ``fps``: the frame rate of the clip the sequence was cut from (an image folder has none), for the videos,
+    the counts' times and the plate update. ``following``: as :func:`segment_video`.
     """
     from humanseg.evaluate import RESULT_KEYS, SequenceResult, frames_to_score
 
@@ -679,7 +742,7 @@ def segment_and_score(
     result = _run(
         reader, segmenters, out_dir, plate=plate, checkpoint=checkpoint, step=1, save_pngs=save_pngs,
         side_by_side=side_by_side, tile_width=tile_width, threshold=threshold, progress=progress,
-        extras=extras or ExtraOutputs(), on_frame=score,
+        extras=extras or ExtraOutputs(), on_frame=score, following=following,
     )  # fmt: skip
     described = plate if isinstance(plate, (str, Path)) or plate is None else f"array {tuple(np.shape(plate))}"
     rows: list[dict[str, Any]] = []

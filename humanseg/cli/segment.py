@@ -44,14 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fixed-plate",
         action="store_true",
         help="plate methods (plate-diff with --plate, plate models) compare with the plate as captured, instead of "
-        "one that follows the site's light and moved objects",
+        "one that follows the site's light and moved objects (a following plate is written as "
+        "<method>_plate_captured.png and <method>_plate_end.png, its state after the last frame)",
     )
     parser.add_argument(
         "--plate-update-s",
         type=float,
         metavar="S",
-        help=f"time constant of the plate's update in seconds at 25 frames/s (default {DEFAULT_UPDATE_S}: a moved "
-        "object is background again within 10 s; 0 = light compensation only)",
+        help=f"time constant of the plate's update in seconds, counted at each clip's own frame rate (default "
+        f"{DEFAULT_UPDATE_S}: a moved object is background again within 10 s; 0 = light compensation only)",
     )
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (of each clip)")
     parser.add_argument("--step", type=int, default=1, metavar="K", help="use every K-th frame (default 1)")
@@ -191,6 +192,7 @@ def _run_clip(args: argparse.Namespace, height_at: HeightAt | None) -> int:
             m.overlay_video.name if m.overlay_video else None,
             m.masks_zip.name if m.masks_zip else None,
             m.anonymised_video.name if m.anonymised_video else None,
+            m.plate_end.name if m.plate_end else None,
         ]
         if m.stats is not None:
             files += [

@@ -93,6 +93,11 @@ class PlateDiffSegmenter(Segmenter):
         self._frame_index = 0
         self._median: np.ndarray | None = None
 
+    def set_fps(self, fps: float) -> None:
+        """Count the plate update's time constant (seconds) at ``fps``, the frame rate of the clip segmented next."""
+        if self.maintained is not None:
+            self.maintained.fps = fps
+
     def background(self) -> np.ndarray | None:
         """The plate in use: the maintained one, the given one, else the current running median (``None`` before
         any frame)."""

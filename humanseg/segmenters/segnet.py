@@ -240,6 +240,14 @@ class SegNetSegmenter(Segmenter):
         """Back to the captured plate (a maintained plate forgets the video so far)."""
         self.maintained = None
 
+    def set_fps(self, fps: float) -> None:
+        """Count the plate update's time constant (seconds) at ``fps``, the frame rate of the clip segmented next."""
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0 (the clip's frame rate), got {fps}")
+        self.fps = float(fps)
+        if self.maintained is not None:
+            self.maintained.fps = fps
+
     def background(self) -> np.ndarray | None:
         """The plate in use: the maintained one after a frame, else the captured one (``None`` for frame-only
         models)."""

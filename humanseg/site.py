@@ -26,7 +26,7 @@ import numpy as np
 from humanseg import workspace as ws
 from humanseg.files import atomic_write
 from humanseg.occupancy import HeightAt
-from humanseg.segment import ExtraOutputs, SegmentResult
+from humanseg.segment import ExtraOutputs, PlateFollowing, SegmentResult
 from humanseg.video import open_frames, read_image
 
 if TYPE_CHECKING:
@@ -507,8 +507,9 @@ def baselines() -> list[str]:
     return [name for name in available() if name not in trained]
 
 
-def trained_segmenters(workspace: Path, models: Iterable[str]) -> list:
-    """One segmenter per trained model id, labelled ``site:<site/run>`` in captions, tables and file names."""
+def trained_segmenters(workspace: Path, models: Iterable[str], following: PlateFollowing | None = None) -> list:
+    """One segmenter per trained model id, labelled ``site:<site/run>`` in captions, tables and file names;
+    ``following``: how a plate model treats its plate over a clip (default: it follows the site)."""
     from humanseg.segmenters import create_segmenter
     from humanseg.segmenters.segnet import site_label
 
@@ -516,7 +517,8 @@ def trained_segmenters(workspace: Path, models: Iterable[str]) -> list:
     segs: list = []
     try:
         for model in models:
-            seg = create_segmenter(backend, checkpoint=checkpoint_for(workspace, model))
+            options = following.options() if following is not None else {}
+            seg = create_segmenter(backend, checkpoint=checkpoint_for(workspace, model), **options)
             seg.label = site_label(model)
             segs.append(seg)
     except BaseException:
@@ -632,14 +634,18 @@ def segment_clip(
     anonymise: str | None = None,
     margin_px: int | None = None,
     progress: bool = False,
+    following: PlateFollowing | None = None,
 ) -> Segmentation:
     """Segment the first ``max_frames`` frames of ``clip`` with trained ``models`` (``site/run`` ids) and baseline
     ``methods`` into a new folder of the site's outputs: videos, PNG mask zips, and with ``ground_truth`` (a zip
     of the clip's masks) the CDnet scores, ``metrics.json`` and an F-measure chart. Plate-based methods get the
     site's plate of the clip's size. ``stats``: each method's people counts and occupancy heatmap (a measured
     site perspective splits merged people); ``anonymise``/``margin_px``: each method's anonymised video, ``erase``
-    showing the site's plate (see :class:`humanseg.segment.ExtraOutputs`). A failed run leaves no output folder
-    behind."""
+    showing the site's plate (see :class:`humanseg.segment.ExtraOutputs`). ``following``: whether the plate of
+    the site models and plate methods follows the site, and its update time (default: it follows, at
+    :data:`humanseg.maintained_plate.DEFAULT_UPDATE_S`); each such method's plate after the last frame is written
+    beside the captured one (``result.methods[name].plate_end``, ``.plate_captured``). A failed run leaves no
+    output folder behind."""
     if not models and not methods:
         raise ValueError("Pick at least one method: a trained model and/or a baseline.")
     with open_frames(clip, max_frames=max_frames) as reader:  # VideoError: text file, empty, zero frames, corrupt
@@ -652,8 +658,9 @@ def segment_clip(
     out.mkdir(parents=True)
     try:
         return _segment_into(
-            workspace, site, out, clip, (size, fps), models, methods, max_frames, ground_truth, extras, progress
-        )
+            workspace, site, out, clip, (size, fps), models, methods, max_frames, ground_truth, extras, progress,
+            following or PlateFollowing(),
+        )  # fmt: skip
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
@@ -671,6 +678,7 @@ def _segment_into(
     ground_truth: Path | None,
     extras: ExtraOutputs,
     progress: bool,
+    following: PlateFollowing,
 ) -> Segmentation:
     from humanseg.evaluate import f_measure_chart
     from humanseg.segment import segment_and_score, segment_video
@@ -702,7 +710,7 @@ def _segment_into(
             else f"{', '.join(takes_plate)} had no site plate of this clip's size {size[0]}x{size[1]}, "
             "so it used a running median of the clip's frames."
         )
-    trained = trained_segmenters(workspace, models)
+    trained = trained_segmenters(workspace, models, following)
     rows: list[dict] = []
     try:
         segs = [*trained, *methods]
@@ -717,12 +725,14 @@ def _segment_into(
                 progress=progress,
                 extras=extras,
                 fps=fps,
+                following=following,
             )
             result, rows = scored.result, scored.rows
         else:
             result = segment_video(
-                clip, segs, out, plate=plate, max_frames=max_frames, save_pngs=True, progress=progress, extras=extras
-            )
+                clip, segs, out, plate=plate, max_frames=max_frames, save_pngs=True, progress=progress, extras=extras,
+                following=following,
+            )  # fmt: skip
     finally:
         for seg in trained:
             seg.close()

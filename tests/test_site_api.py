@@ -241,3 +241,48 @@ def test_a_sites_dataset_follows_the_scale_of_its_own_clip(tmp_path):
     out = rules.build_site_dataset(site, "e", ["walk-plate"], 8, None)
     assert json.loads((out / "manifest.json").read_text())["working_scale"] is None
     assert "Site scale: not fitted" in rules.dataset_summary(out)
+
+
+def test_segment_clip_shows_the_plate_as_captured_and_at_the_end(tmp_path, monkeypatch):
+    """The app's plate view: a plate method that follows the site writes its plate as captured (the site's, bit
+    for bit) and after the last frame (light switched off half way: the end plate has moved toward the darker
+    scene); with the plate fixed, or for a method without a plate, nothing is written."""
+    from _synthetic_site import Person, write_clip
+    from app_fixtures import sequence_to_mp4
+
+    from humanseg.segment import PlateFollowing
+    from humanseg.video import read_image
+
+    seq = write_clip(tmp_path / "seq", [Person(20, 100, 50, (200, 40, 40), 4.0)], frames=12, size=(120, 160))
+    for i, frame in enumerate(sorted((seq / "input").iterdir())):
+        if i >= 4:  # a light switched off at frame 4
+            Image.fromarray((np.asarray(Image.open(frame)) * 0.7).astype(np.uint8)).save(frame)
+    clip = sequence_to_mp4(seq, tmp_path / "walk.mp4")
+    site = ws.open_site(tmp_path / "ws", "cam", create=True)
+    (plate_path,) = rules.add_plates(site, [seq / "empty_bg000001.png"])
+    plate = read_image(plate_path)
+
+    run = rules.segment_clip(tmp_path / "ws", site, clip, [], ["plate-diff", "mog2"], 12)
+    pd, mog2 = run.result.methods["plate-diff"], run.result.methods["mog2"]
+    assert (
+        pd.plate_captured == run.out / "plate-diff_plate_captured.png"
+        and pd.plate_end == run.out / "plate-diff_plate_end.png"
+    )
+    assert np.array_equal(read_image(pd.plate_captured), plate)
+    end = read_image(pd.plate_end).astype(float)
+    assert end.mean() < plate.mean() - 2  # 8 dark frames at 3.5 s and the clip's rate: part of the way down
+    assert mog2.plate_captured is None and mog2.plate_end is None
+
+    fixed = rules.segment_clip(tmp_path / "ws", site, clip, [], ["plate-diff"], 12, following=PlateFollowing(False))
+    assert fixed.result.methods["plate-diff"].plate_end is None and not list(fixed.out.glob("*_plate_*.png"))
+    with pytest.raises(ValueError, match="update time must be >= 0 seconds, got -1"):
+        PlateFollowing(True, -1)
+
+    # The site models get the same choice (the registry's segnet takes follow_plate and plate_update_s).
+    seen = []
+    monkeypatch.setattr(rules, "checkpoint_for", lambda workspace, model: Path("best.pt"))
+    monkeypatch.setattr(
+        "humanseg.segmenters.create_segmenter", lambda name, **kw: seen.append(kw) or type("S", (), {})()
+    )
+    rules.trained_segmenters(tmp_path / "ws", ["cam/run"], PlateFollowing(False, 2.0))
+    assert seen == [{"checkpoint": Path("best.pt"), "follow_plate": False, "plate_update_s": 2.0}]

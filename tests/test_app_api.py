@@ -275,11 +275,19 @@ def _decode(video: str | dict) -> list[np.ndarray]:
 
 
 def test_segment_two_baselines_with_ground_truth(client, site, inputs):
-    sbs, method_dd, overlay, mask, anon, counts, heat, files, summary, metrics, chart = client.predict(
+    sbs, method_dd, overlay, mask, anon, counts, heat, files, summary, metrics, chart, plate0, plate1 = client.predict(
         SITE, handle_file(inputs.site_clip), [], ["mog2", "plate-diff"], 100, handle_file(inputs.site_gt_zip),
         "blur", "3", api_name="/segment",
     )  # fmt: skip
     metrics, chart, anon = value(metrics), value(chart), value(anon)
+    # The plate view (the plate followed the site by default): nothing for mog2, the method shown first; for
+    # plate-diff its plate as captured (the uploaded plate, bit for bit) and as it stood after the last frame.
+    assert plate0 is None and plate1 is None
+    assert "plate-diff: the plate followed the site (update time 3.5 s)" in summary
+    *_, captured, end = client.predict("plate-diff", api_name="/show_method")
+    assert Path(captured).name == "plate-diff_plate_captured.png" and Path(end).name == "plate-diff_plate_end.png"
+    assert np.array_equal(array_of(captured), array_of(inputs.plate))
+    assert np.abs(array_of(end).astype(int) - array_of(inputs.plate)).mean() < 4.0  # the scene did not change
     frames = _decode(sbs)
     h, w = CLIP_SIZE
     assert len(frames) == CLIP_FRAMES
@@ -322,8 +330,10 @@ def test_segment_with_the_trained_model(client, trained, inputs):
     models = overview(client.predict(SITE, api_name="/site_overview"))["models"]["choices"]
     assert [model_id, model_id] in [[label.split(" ")[0], value] for label, value in models]
     sbs, method_dd, *rest = client.predict(
-        SITE, handle_file(inputs.site_clip), [model_id], ["mog2"], 5, None, "off", None, api_name="/segment"
-    )
+        SITE, handle_file(inputs.site_clip), [model_id], ["mog2"], 5, None, "off", None, False, 3.5,
+        api_name="/segment",
+    )  # fmt: skip
+    assert rest[-2:] == [None, None]  # the plate fixed: no plate view for the site model shown first
     frames = _decode(sbs)
     assert len(frames) == 5 and frames[0].shape[1] == 3 * CLIP_SIZE[1]
     anon, metrics, chart = rest[2], rest[7], rest[8]
@@ -370,6 +380,13 @@ def test_bad_zips_and_missing_choices_are_explained(client, inputs, app_server):
         client.predict(SITE, handle_file(inputs.site_clip), [], ["mog2"], 3, None, "blur", "-2", api_name="/segment")
     with pytest.raises(AppError, match="Pick at least one method"):
         client.predict(SITE, handle_file(inputs.site_clip), [], [], 10, None, "off", None, api_name="/segment")
+    for bad, message in ((None, "Plate update time must be a number of seconds >= 0, got None"),
+                         (-1, "less than minimum value 0")):  # fmt: skip
+        with pytest.raises(AppError, match=message):
+            client.predict(
+                SITE, handle_file(inputs.site_clip), [], ["plate-diff"], 3, None, "off", None, True, bad,
+                api_name="/segment",
+            )  # fmt: skip
     with pytest.raises(AppError, match="needs the clip's masks"):
         client.predict(SITE, handle_file(inputs.actor_clip), None, "masks", 1, api_name="/extract_silhouettes")
     with pytest.raises(AppError, match="not a readable video"):

@@ -1,6 +1,7 @@
 """Tab 3, segment: drop a clip, pick trained models and baselines; side-by-side video, overlay/mask videos, an
-anonymised video on request, each method's people count chart and occupancy heatmap, PNG zips, and CDnet metrics
-when ground truth is given. The run is :func:`humanseg.site.segment_clip`.
+anonymised video on request, each method's people count chart and occupancy heatmap, PNG zips, CDnet metrics
+when ground truth is given, and for a site model or plate-diff whose plate follows the site, the plate as captured
+beside the plate at the end of the clip. The run is :func:`humanseg.site.segment_clip`.
 
 Or a live camera: a stream URL segmented until Stop, with a preview about twice a second and rotating files
 (:func:`humanseg.stream.segment_live`). The URL stays in the browser session that typed it; what the page shows
@@ -18,7 +19,8 @@ import gradio as gr
 from humanseg import site as rules
 from humanseg import workspace as ws
 from humanseg.anonymise import STYLES
-from humanseg.segment import MethodOutput
+from humanseg.maintained_plate import DEFAULT_UPDATE_S
+from humanseg.segment import MethodOutput, PlateFollowing
 from humanseg.ui.common import APP, FILE_H, PROGRESS, Page, current_site, fail, positive_int, upload_path, user_errors
 
 if TYPE_CHECKING:
@@ -38,7 +40,8 @@ PREVIEW_WIDTH = 480  # px per tile of the live preview
 # Per browser session (Gradio's session hash): that session's live run's stop event. Nothing else of a run is
 # shared between sessions, the URL included.
 _LIVE_STOPS: dict[str, threading.Event] = {}
-VIEWS = ("overlay", "mask", "anonymised", "counts", "occupancy")  # one method's outputs, as the tab shows them
+# One method's outputs, as the tab shows them.
+VIEWS = ("overlay", "mask", "anonymised", "counts", "occupancy", "plate_captured", "plate_end")
 
 
 def _method_views(state: dict, method: str | None) -> tuple[str | None, ...]:
@@ -51,7 +54,7 @@ def _method_views(state: dict, method: str | None) -> tuple[str | None, ...]:
 def _views_of(method: MethodOutput) -> dict[str, str | None]:
     stats = method.stats
     files = (method.overlay_video, method.mask_video, method.anonymised_video, stats and stats.count_chart,
-             stats and stats.heatmap_png)  # fmt: skip
+             stats and stats.heatmap_png, method.plate_captured, method.plate_end)  # fmt: skip
     return {view: str(f) if f else None for view, f in zip(VIEWS, files, strict=True)}
 
 
@@ -90,6 +93,16 @@ class SegmentTab:
                         label="Margin px", placeholder="empty: 10% of each person's height", elem_id="seg-margin"
                     )
                 with gr.Row():
+                    self.follow_plate = gr.Checkbox(
+                        label="Plate follows the site", value=True, elem_id="seg-follow-plate",
+                        info="Site models and plate-diff follow light changes and moved objects; off: the captured "
+                        "plate as it is.",
+                    )  # fmt: skip
+                    self.plate_update_s = gr.Number(
+                        label="Plate update time, s", value=DEFAULT_UPDATE_S, minimum=0, elem_id="seg-plate-update",
+                        info="A moved object that stays is background again within 3x this time.",
+                    )  # fmt: skip
+                with gr.Row():
                     self.max_frames = gr.Number(
                         label="Max frames (keeps CPU runs short)", value=100, minimum=1, precision=0
                     )
@@ -123,6 +136,14 @@ class SegmentTab:
                     self.heatmap = gr.Image(
                         label="Occupancy: share of frames with a person", type="filepath", interactive=False,
                         elem_id="heatmap",
+                    )  # fmt: skip
+                with gr.Row():
+                    self.plate_captured = gr.Image(
+                        label="Plate as captured", type="filepath", interactive=False, elem_id="plate-captured"
+                    )
+                    self.plate_end = gr.Image(
+                        label="Plate at the end of the clip (it followed the site)", type="filepath",
+                        interactive=False, elem_id="plate-end",
                     )  # fmt: skip
                 self.files = gr.File(
                     label="Downloads: videos and PNG mask zips", file_count="multiple", interactive=False
@@ -171,10 +192,14 @@ class SegmentTab:
         gt_zip: Any,
         anonymise: str | None,
         margin: str | None,
+        follow_plate: bool = True,
+        plate_update_s: float | None = DEFAULT_UPDATE_S,
         progress: gr.Progress = PROGRESS,
     ) -> tuple:
         """Run the chosen methods over a clip: side-by-side, overlay and mask videos, an anonymised video (unless
-        ``anonymise`` is off), the count chart and occupancy heatmap, PNG zips, metrics with ground truth."""
+        ``anonymise`` is off), the count chart and occupancy heatmap, PNG zips, metrics with ground truth, and the
+        plates (captured, at the end) of the methods whose plate follows the site (``follow_plate``, updated with
+        the time constant ``plate_update_s`` seconds)."""
         from humanseg.evaluate import results_markdown
 
         src = upload_path(video, "video")
@@ -183,10 +208,14 @@ class SegmentTab:
         n = positive_int(max_frames, "Max frames")
         style = None if anonymise in (None, "", NO_ANONYMISE) else anonymise
         margin_px = None if not (margin or "").strip() else positive_int(margin.strip(), "Margin", minimum=0)
+        if plate_update_s is None or not plate_update_s >= 0:
+            raise fail(f"Plate update time must be a number of seconds >= 0, got {plate_update_s!r}.")
+        following = PlateFollowing(bool(follow_plate), float(plate_update_s))
         site = current_site(site_name) if site_name else None
         run = rules.segment_clip(
             APP.workspace, site, src, list(models or []), list(baselines or []), n,
             upload_path(gt_zip, "ground-truth zip"), stats=True, anonymise=style, margin_px=margin_px, progress=True,
+            following=following,
         )  # fmt: skip
         result = run.result
         state = {m.name: _views_of(m) for m in result.methods.values()}
@@ -208,9 +237,13 @@ class SegmentTab:
         ]
         if run.note:
             lines += ["", run.note]
+        followed = [m.name for m in result.methods.values() if m.plate_end is not None]
+        if followed:
+            lines += ["", f"{', '.join(followed)}: the plate followed the site (update time {following.update_s:g} s); "
+                      "pick a method to see its plate as captured and at the end of the clip."]  # fmt: skip
         metrics_md = results_markdown(run.rows) if run.rows else ""  # metrics and chart stay hidden without them
         first = next(iter(state), None)
-        overlay_v, mask_v, anon_v, counts_png, heat_png = _method_views(state, first)
+        overlay_v, mask_v, anon_v, counts_png, heat_png, plate_start, plate_end = _method_views(state, first)
         return (
             str(result.side_by_side) if result.side_by_side else None,
             gr.update(choices=list(state), value=first),
@@ -223,6 +256,8 @@ class SegmentTab:
             "\n".join(lines),
             gr.update(value=metrics_md, visible=bool(metrics_md)),
             gr.update(value=str(run.chart) if run.chart else None, visible=run.chart is not None),
+            plate_start,
+            plate_end,
             state,
         )
 
@@ -311,7 +346,7 @@ class SegmentTab:
 
     @staticmethod
     def show_method(state: dict, method: str | None) -> tuple[str | None, ...]:
-        """The overlay, mask and anonymised videos, count chart and heatmap of one method of the last run."""
+        """The overlay, mask and anonymised videos, count chart, heatmap and plates of one method of the last run."""
         return _method_views(state, method)
 
     # -- events
@@ -322,9 +357,10 @@ class SegmentTab:
         self.segment_btn.click(
             user_errors(self.segment),
             [page.site_dd, self.video, self.models, self.baselines, self.max_frames, self.gt_zip, self.anonymise,
-             self.margin],
+             self.margin, self.follow_plate, self.plate_update_s],
             [self.sbs_video, self.method_dd, self.overlay_video, self.mask_video, self.anon_video, self.count_chart,
-             self.heatmap, self.files, self.summary, self.metrics, self.chart, self.state],
+             self.heatmap, self.files, self.summary, self.metrics, self.chart, self.plate_captured, self.plate_end,
+             self.state],
             api_name="segment", show_progress_on=[self.sbs_video],
         )  # fmt: skip
         self.live_btn.click(
@@ -337,7 +373,8 @@ class SegmentTab:
         page.demo.unload(self.stop_live)  # a closed page stops its live run (nobody could stop it otherwise)
         self.method_dd.input(
             self.show_method, [self.state, self.method_dd],
-            [self.overlay_video, self.mask_video, self.anon_video, self.count_chart, self.heatmap],
+            [self.overlay_video, self.mask_video, self.anon_video, self.count_chart, self.heatmap, self.plate_captured,
+             self.plate_end],
             api_name="show_method",
         )  # fmt: skip
         for name, event in runs_ended.items():

@@ -55,6 +55,7 @@ from PIL import Image
 
 from humanseg import metrics
 from humanseg.evaluate import DEFAULT_FPS, evaluate_sequence, resolve_skip_first, still_frames
+from humanseg.maintained_plate import DEFAULT_UPDATE_S
 from humanseg.progress import bar
 from humanseg.render import MontageRow, montage, montage_picks
 from humanseg.segmenters import REGISTRY, Segmenter, capabilities, create_segmenter
@@ -106,7 +107,11 @@ class SiteBenchmarkConfig:
     seed: int = 0  # dataset, model init and batch order
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     skip_first: bool | None = None  # drop the first scored frame; None = the evaluator's automatic rule
-    fps: float = DEFAULT_FPS  # frame rate for the still-person rule (image folders carry none)
+    fps: float = DEFAULT_FPS  # frame rate for the still-person rule and the plate update (image folders carry none)
+    # The site model and plate-diff compare with the plate as captured (True) or one that follows the site
+    # (humanseg.maintained_plate), updated with the time constant plate_update_s seconds (0 = light only).
+    fixed_plate: bool = False
+    plate_update_s: float = DEFAULT_UPDATE_S
     # Person height vs feet row, "ROW:HEIGHT,ROW:HEIGHT" (composite pixels; frame pixels when tiled); None = the
     # site's own, fitted from plate-difference blobs of its input frames (site_scale), else dataset_builder's
     # generic surveillance view. Never fitted to actor silhouettes: those come from other cameras.
@@ -174,6 +179,8 @@ class SiteBenchmarkConfig:
             )
         if not self.fps > 0:
             raise ValueError(f"--fps must be > 0, got {self.fps}")
+        if not self.plate_update_s >= 0:
+            raise ValueError(f"--plate-update-s must be >= 0 seconds, got {self.plate_update_s}")
         if self.montage_frames < 1:
             raise ValueError(f"montage_frames must be >= 1, got {self.montage_frames}")
         if self.workers < 1:
@@ -508,16 +515,16 @@ def _benchmark_sequence(
         if record.unavailable.get(method) is not None:
             rows[method] = {"status": "skipped", "reason": record.unavailable[method], "f_measure": None}
         else:
-            made = _segmenter(
-                method, record.model_method, train_info["checkpoint"], work / "plate.png", config.device, config.fps
-            )
+            made = _segmenter(method, record.model_method, train_info["checkpoint"], work / "plate.png", config)
             rows[method], masks[method] = _score(
                 seq_dir, made, skip, work / "masks" / method, still, [it.number for it in picks], console.enabled
             )
         timing["eval_s"][method] = round(time.perf_counter() - t0, 2)
         console.done()
     record.results[name] = rows
-    drift = _drift(config, seq_dir, seq, work, record, train_info["checkpoint"], skip, console) if config.drift else None
+    drift = (
+        _drift(config, seq_dir, seq, work, record, train_info["checkpoint"], skip, console) if config.drift else None
+    )
 
     _save_montage(seq, picks, rows, masks, work / "montage.png")
     record.timings["sequences"][name] = timing
@@ -564,7 +571,7 @@ def _drift(
         rows: dict[str, Any] = {}
         for label, name, follow in DRIFT_METHODS:
             label = label.format(site=record.model_method)
-            options: dict[str, Any] = {} if follow is None else {"follow_plate": follow, "fps": config.fps}
+            options: dict[str, Any] = {} if follow is None else _plate_options(config, follow)
             if name == "segnet":
                 seg = create_segmenter(name, checkpoint=checkpoint, device=config.device, **options)
             elif capabilities(name).takes_plate:
@@ -583,7 +590,9 @@ def _drift(
             rows[label] = row
         out[variant] = rows
         shutil.rmtree(folder, ignore_errors=True)
-        console.say(f"{work.name}: drift {variant}: " + ", ".join(f"{m} F {r['f_measure']:.3f}" for m, r in rows.items()))
+        console.say(
+            f"{work.name}: drift {variant}: " + ", ".join(f"{m} F {r['f_measure']:.3f}" for m, r in rows.items())
+        )
     return out
 
 
@@ -740,17 +749,24 @@ def _train(config: SiteBenchmarkConfig, dataset: Path, out: Path, console: _Cons
     return info
 
 
+def _plate_options(config: SiteBenchmarkConfig, follow: bool) -> dict[str, Any]:
+    """The options of a plate method: whether its plate ``follow``s the site, its update time, counted at the
+    footage's frame rate."""
+    return {"follow_plate": follow, "plate_update_s": config.plate_update_s, "fps": config.fps}
+
+
 def _segmenter(
-    method: str, model_method: str, checkpoint: str, plate: Path, device: str | None, fps: float
+    method: str, model_method: str, checkpoint: str, plate: Path, config: SiteBenchmarkConfig
 ) -> tuple[Segmenter, dict[str, str]]:
     """The site model (labelled ``model_method``) or a baseline, given the site plate when it takes one, and the
-    file it was given, for its results row. Plate methods count their plate's update time at ``fps``."""
+    file it was given, for its results row. Plate methods follow the site unless ``config.fixed_plate``."""
+    options = _plate_options(config, not config.fixed_plate)
     if method == model_method:
-        seg = create_segmenter("segnet", checkpoint=checkpoint, device=device, fps=fps)
+        seg = create_segmenter("segnet", checkpoint=checkpoint, device=config.device, **options)
         seg.label = model_method
         return seg, {"checkpoint": checkpoint}
     if capabilities(method).takes_plate:
-        return create_segmenter(method, plate=str(plate), fps=fps), {"plate": str(plate)}
+        return create_segmenter(method, plate=str(plate), **options), {"plate": str(plate)}
     return create_segmenter(method), {}
 
 

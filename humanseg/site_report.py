@@ -87,6 +87,15 @@ def mean_over_sequences(results: dict[str, dict[str, Any]]) -> dict[str, dict[st
     return out
 
 
+def _plate_setting(s: dict[str, Any]) -> str:
+    """How the plate methods treated their plate (runs from before issue 11 had a fixed plate)."""
+    if "fixed_plate" not in s:
+        return "as captured"
+    if s["fixed_plate"]:
+        return "as captured (--fixed-plate)"
+    return f"follows the site: light compensation, update time {s['plate_update_s']:g} s at {s['fps']:g} fps"
+
+
 def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> str:
     """The human-readable report: settings, a table per sequence with its winner, the mean over sequences."""
     from humanseg.models import get_preset
@@ -135,6 +144,7 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         f"| site actors | {site_actors} |",
         f"| baselines | {', '.join(s['baselines']) or 'none'} |",
         f"| skip first scored frame | {skip} |",
+        f"| plate (site model, plate-diff) | {_plate_setting(s)} |",
         f"| still person | GT foreground IoU >= {STILL_IOU} with the frame {STILL_SECONDS:g} s earlier "
         f"at {s['fps']:g} fps |",
         "| actor sources | "

@@ -23,6 +23,8 @@ from PIL import Image
 
 from dataset_builder.silhouettes import load_index
 from humanseg.cli.site_benchmark import parse_skip_first
+from humanseg.maintained_plate import DEFAULT_UPDATE_S
+from humanseg.segmenters import create_segmenter
 from humanseg.site_benchmark import (
     SiteBenchmarkConfig,
     baseline_names,
@@ -293,6 +295,10 @@ def test_drift_probe_scores_every_variant_and_method(bench):
         assert not (bench["out"] / name / "drift" / "ramp").exists()
     report = (bench["out"] / "report.md").read_text()
     assert report.count("Drift probe") == 2 and "| site:segnet-tiny fixed plate |  | " in report
+    assert (
+        "| plate (site model, plate-diff) | follows the site: light compensation, update time 3.5 s at 5 fps |"
+        in report
+    )
 
 
 def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, capsys):
@@ -307,11 +313,28 @@ def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, caps
         calls.append(name)
         raise RuntimeError("url: no route to host; wheel: no network")
 
+    # --fixed-plate and --plate-update-s reach the site model and plate-diff (the segmenters built are recorded).
+    from humanseg import site_benchmark
+
+    built = []
+
+    def recording(name, **options):
+        seg = create_segmenter(name, **options)
+        built.append((name, {k: options.get(k) for k in ("follow_plate", "plate_update_s", "fps")}, seg))
+        return seg
+
+    monkeypatch.setattr(site_benchmark, "create_segmenter", recording)
     config = SiteBenchmarkConfig(
         sequences=[site], actors=[actor], out=tmp_path / "out", minutes=0.1, model="segnet-tiny", count=10,
-        baselines=("plate-diff", "mediapipe"), workers=1, device="cpu",
+        baselines=("plate-diff", "mediapipe"), workers=1, device="cpu", fixed_plate=True, plate_update_s=1.5,
     )  # fmt: skip
     out = run_site_benchmark(config, progress=False, log=lambda _: None, fetch=offline)
+    scored = {name: (options, seg) for name, options, seg in built if name in ("segnet", "plate-diff")}
+    assert set(scored) == {"segnet", "plate-diff"}
+    fixed = {"follow_plate": False, "plate_update_s": 1.5, "fps": config.fps}
+    assert all(options == fixed for options, _ in scored.values())
+    assert scored["plate-diff"][1].maintained is None and not scored["segnet"][1].follow_plate
+    assert out["run"]["settings"]["fixed_plate"] is True and out["run"]["settings"]["plate_update_s"] == 1.5
     assert capsys.readouterr().err == ""  # progress=False: no bar at all, the trainer's dataset loading included
     assert calls == ["mediapipe"]
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["cam"]
@@ -325,6 +348,7 @@ def test_missing_model_baseline_is_skipped_not_fatal(tmp_path, monkeypatch, caps
     assert plate["source"] == "estimated" and plate["detail"].endswith("(mediapipe unavailable: motion masking only)")
     report = (tmp_path / "out" / "report.md").read_text()
     assert "| mediapipe | skipped: model file missing" in report and "## Skipped baselines" in report
+    assert "| plate (site model, plate-diff) | as captured (--fixed-plate) |" in report
     assert not (tmp_path / "out" / "cam" / "masks" / "mediapipe").exists()
     with Image.open(tmp_path / "out" / "cam" / "montage.png") as m:
         assert m.width == 4 * 160  # frame | ground truth | site model | plate-diff: no column for mediapipe
@@ -367,6 +391,13 @@ def test_cli_site_flags_reach_the_config(tmp_path, monkeypatch, capsys):
     assert main(["site-benchmark", str(site), "--actors", str(tmp_path), "--no-site-scale", "--minutes", "1",
                  "--out", str(tmp_path / "o")]) == 0  # fmt: skip
     assert [(c.actors, c.site_actors, c.site_scale) for c in seen] == [([], True, True), ([tmp_path], False, False)]
+    assert [(c.fixed_plate, c.plate_update_s) for c in seen] == [(False, DEFAULT_UPDATE_S)] * 2  # the defaults
+    assert main(["site-benchmark", str(site), "--site-actors", "--fixed-plate", "--plate-update-s", "1.5",
+                 "--minutes", "1", "--out", str(tmp_path / "o")]) == 0  # fmt: skip
+    assert (seen[-1].fixed_plate, seen[-1].plate_update_s) == (True, 1.5)
+    bad = SiteBenchmarkConfig(sequences=[site], actors=[], site_actors=True, out=tmp_path, minutes=1, plate_update_s=-1)
+    with pytest.raises(ValueError, match=r"--plate-update-s must be >= 0 seconds, got -1"):
+        bad.validate()
 
 
 def test_plan_actor_sources(tmp_path):
@@ -390,7 +421,9 @@ def test_plan_actor_sources(tmp_path):
     with pytest.raises(ValueError, match="unknown --plate-people 'yolo'; valid: mog2, knn"):
         SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, plate_people="yolo").validate()
     # The trained backend is the site model, never a baseline: the capability flag says so, not its name.
-    with pytest.raises(ValueError, match=r"unknown baseline\(s\) segnet; valid: mog2, knn, gsoc, plate-diff, mediapipe"):
+    with pytest.raises(
+        ValueError, match=r"unknown baseline\(s\) segnet; valid: mog2, knn, gsoc, plate-diff, mediapipe"
+    ):
         SiteBenchmarkConfig(sequences=[a], actors=[c], out=tmp_path / "o", minutes=1, baselines=("segnet",)).validate()
     assert "segnet" not in baseline_names() and baseline_names()[:2] == ["mog2", "knn"]
 

@@ -26,6 +26,7 @@ def _presets() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from humanseg.maintained_plate import DEFAULT_UPDATE_S
     from humanseg.site_benchmark import DEFAULT_BASELINES, DEFAULT_COUNT, DEFAULT_FPS, DEFAULT_PLATE_PEOPLE
 
     parser.add_argument(
@@ -114,6 +115,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the site model and plate-diff with the plate that follows the site and with the fixed plate, and MOG2 "
         "(run.json, sequences.NAME.drift)",
     )
+    parser.add_argument(
+        "--fixed-plate",
+        action="store_true",
+        help="the site model and plate-diff compare with the plate as captured, not one that follows the site's "
+        "light and moved objects (the drift probe runs both either way)",
+    )
+    parser.add_argument(
+        "--plate-update-s",
+        type=float,
+        default=DEFAULT_UPDATE_S,
+        metavar="S",
+        help=f"time constant of the followed plate's update in seconds, counted at --fps (default {DEFAULT_UPDATE_S:g}; "
+        "0 = light compensation only)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -140,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         perspective=args.perspective, plate_people=None if args.plate_people == 'none' else args.plate_people,
         baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
         device=args.device, overwrite=args.overwrite, drift=args.drift, site_scale=not args.no_site_scale,
-        site_actors=args.site_actors, **options,
+        site_actors=args.site_actors, fixed_plate=args.fixed_plate, plate_update_s=args.plate_update_s, **options,
     )  # fmt: skip
     out = run_site_benchmark(config, progress=not args.no_progress)
     results = out["results"]

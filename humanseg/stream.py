@@ -395,6 +395,9 @@ def segment_live(
         segs = resolve_segmenters(
             items, plate=plate_arr, checkpoint=checkpoint, plate_used_elsewhere=anonymise == "erase"
         )
+        for seg in segs:
+            if hasattr(seg, "set_fps"):  # the plate update counts seconds at the camera's nominal rate
+                seg.set_fps(live.fps)
         given = {id(i) for i in items if not isinstance(i, str)}
         for seg in segs:
             if id(seg) not in given and hasattr(seg, "close"):

@@ -292,3 +292,14 @@ def test_app_live_preview_stop_and_no_credentials(
     assert all(_decoded_frames(Path(f)) > 0 for f in files)
     everything = logs.text + summary + str(job.outputs())
     assert SECRET not in everything and "viewer" not in everything
+
+
+def test_a_following_plate_counts_its_update_time_at_the_cameras_rate(tmp_path: Path) -> None:
+    # A 10 fps camera: the plate's time constant is in seconds, so its per-frame rate is 2.5x that of 25 fps.
+    from humanseg.segmenters.plate_diff import PlateDiffSegmenter
+
+    seg = PlateDiffSegmenter(plate=np.full((120, 160, 3), 90, np.uint8))
+    assert seg.maintained is not None and seg.maintained.fps == 25.0
+    with _Camera([20], fps=10.0) as camera:
+        result = segment_live(camera.url(), seg, tmp_path, kinds=["mask"], max_frames=2)
+    assert result.frames == 2 and seg.maintained.fps == pytest.approx(10.0)

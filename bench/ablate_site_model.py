@@ -1,0 +1,90 @@
+"""What each inference-time part of the site model gives on its own: the checkpoints of a finished site-benchmark
+run re-scored with one part switched off at a time.
+
+    python bench/ablate_site_model.py OUT_DIR [--json OUT_DIR/ablation.json]
+
+For every sequence in ``OUT_DIR/run.json`` the site model's checkpoint is scored (the same evaluator, frames and
+first-frame rule as the benchmark, the plate that follows the site as in the benchmark) as it is, and with:
+``tiles=False`` (the whole frame resized to the network's input, as before the working scale; only where the
+site is tiled), ``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``complete=False`` (the
+network alone); and with ``flip_tta=True`` (the mirrored frame averaged in, a candidate lever). Training-time
+parts (the site's own perspective, border-cut people, attached floor shadows) need a model trained without
+them: compare benchmark runs for those. Not a test; CPU-heavy: run it on an idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from humanseg.evaluate import evaluate_sequence  # noqa: E402
+from humanseg.files import atomic_write  # noqa: E402
+from humanseg.segmenters import create_segmenter  # noqa: E402
+
+#: Variant name -> the segmenter options that differ from the default.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "whole frame (no tiles)": {"tiles": False},
+    "no shadow rule": {"shadow_rule": False},
+    "network alone": {"complete": False},
+    "flip averaging (2x cost)": {"flip_tta": True},
+}
+
+
+def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """``{sequence: {variant: {f_measure, precision, recall}}}`` for the run in ``out_dir``."""
+    run_path = out_dir / "run.json"
+    if not run_path.is_file():
+        raise SystemExit(f"{run_path} not found: give the --out folder of a site-benchmark run")
+    run = json.loads(run_path.read_text())
+    fps = float(run["settings"].get("fps", 25.0))
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for name, seq in run["sequences"].items():
+        checkpoint = (seq.get("train") or {}).get("checkpoint")
+        if not checkpoint:
+            print(f"{name}: no checkpoint in run.json (the run did not train it), skipped", file=sys.stderr)
+            continue
+        tiled = bool((seq.get("scale") or {}).get("tiled"))
+        table[name] = {}
+        for variant, options in VARIANTS.items():
+            if "tiles" in options and not tiled:
+                continue  # the same masks as the default: the site runs whole frames anyway
+            seg = create_segmenter("segnet", checkpoint=checkpoint, fps=fps, **options)
+            try:
+                result = evaluate_sequence(seq["path"], seg, skip_first=seq.get("skip_first"), progress=True)
+            finally:
+                seg.close()
+            table[name][variant] = {k: float(result[k]) for k in ("f_measure", "precision", "recall")}
+            print(f"{name} / {variant}: F {result['f_measure']:.3f}", file=sys.stderr)
+    return table
+
+
+def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
+    """One row per variant, F (precision / recall) per sequence; '-' where a variant does not apply."""
+    names = list(table)
+    lines = ["| site model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for variant in VARIANTS:
+        cells = []
+        for name in names:
+            s = table[name].get(variant)
+            cells.append(f"{s['f_measure']:.3f} ({s['precision']:.3f} / {s['recall']:.3f})" if s else "-")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out_dir", type=Path, help="the --out folder of a finished site-benchmark run")
+    ap.add_argument("--json", type=Path, default=None, help="where to write the table (default OUT_DIR/ablation.json)")
+    a = ap.parse_args()
+    table = ablate(a.out_dir)
+    atomic_write(a.json or a.out_dir / "ablation.json", json.dumps(table, indent=2).encode())
+    print(markdown(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -77,21 +77,35 @@ def tile_origins(changed: np.ndarray, tile_hw: tuple[int, int]) -> list[tuple[in
     the fewest tiles, spread evenly over it (a box smaller than a tile gets one tile centred on it), kept inside
     the frame. More tiles than a grid over the whole frame: that grid. On a side where the frame is smaller than
     a tile the corner is 0: the caller pads the frame to the tile (see :func:`pad_to_tile`)."""
-    import cv2
-
-    if changed.ndim != 2:
-        raise ValueError(f"changed must be an H x W mask, got shape {changed.shape}")
-    th, tw = int(tile_hw[0]), int(tile_hw[1])
-    if th < 1 or tw < 1:
-        raise ValueError(f"tile size must be at least 1 x 1, got {tile_hw}")
+    th, tw = _checked(changed, tile_hw)
     h, w = changed.shape
-    n, _, stats, _ = cv2.connectedComponentsWithStats(changed.astype(np.uint8), connectivity=8)
-    boxes = _merged([(int(x), int(y), int(x + bw), int(y + bh)) for x, y, bw, bh, _ in stats[1:n]])
     origins: set[tuple[int, int]] = set()
-    for x0, y0, x1, y1 in boxes:
+    for x0, y0, x1, y1 in _boxes(changed):
         origins.update((y, x) for y in _spread(y0, y1, th, h) for x in _spread(x0, x1, tw, w))
     whole = [(y, x) for y in _spread(0, h, th, h) for x in _spread(0, w, tw, w)]
     return whole if len(origins) > len(whole) else sorted(origins)
+
+
+def fitted_tiles(
+    changed: np.ndarray, tile_hw: tuple[int, int], multiple: int = 32, minimum: int = 64
+) -> list[tuple[int, int, int, int]]:
+    """Tiles ``(row, column, height, width)`` fitted to the changes of ``changed`` (H x W): the cheaper cover.
+
+    Each merged box (as in :func:`tile_origins`) gets on each axis one tile of its own length rounded up to
+    ``multiple`` (what the network downsamples by, so no pixel is padded inside it), at least ``minimum`` and at
+    most the ``tile_hw`` side, centred on the box and kept inside the frame; on an axis where the box is longer
+    than the tile side, input-sized tiles are spread over it as :func:`tile_origins` does. Tiles covering more
+    pixels than a grid over the whole frame: that grid. The caller pads a frame smaller than ``tile_hw`` to it."""
+    th, tw = _checked(changed, tile_hw)
+    if multiple < 1 or minimum < 1:
+        raise ValueError(f"multiple and minimum must be >= 1 px, got multiple={multiple}, minimum={minimum}")
+    h, w = changed.shape
+    tiles: set[tuple[int, int, int, int]] = set()
+    for x0, y0, x1, y1 in _boxes(changed):
+        rows, cols = _fitted(y0, y1, th, h, multiple, minimum), _fitted(x0, x1, tw, w, multiple, minimum)
+        tiles.update((y, x, sh, sw) for y, sh in rows for x, sw in cols)
+    whole = [(y, x, th, tw) for y in _spread(0, h, th, h) for x in _spread(0, w, tw, w)]
+    return whole if sum(t[2] * t[3] for t in tiles) > th * tw * len(whole) else sorted(tiles)
 
 
 def pad_to_tile(image: np.ndarray, tile_hw: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -105,6 +119,23 @@ def pad_to_tile(image: np.ndarray, tile_hw: tuple[int, int]) -> tuple[np.ndarray
     # A side of 1 px has nothing to reflect; replicate it then.
     border = cv2.BORDER_REFLECT_101 if min(image.shape[:2]) > 1 else cv2.BORDER_REPLICATE
     return cv2.copyMakeBorder(image, top, dy - top, left, dx - left, border), (top, left)
+
+
+def _checked(changed: np.ndarray, tile_hw: tuple[int, int]) -> tuple[int, int]:
+    if changed.ndim != 2:
+        raise ValueError(f"changed must be an H x W mask, got shape {changed.shape}")
+    th, tw = int(tile_hw[0]), int(tile_hw[1])
+    if th < 1 or tw < 1:
+        raise ValueError(f"tile size must be at least 1 x 1, got {tile_hw}")
+    return th, tw
+
+
+def _boxes(changed: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes ``(x0, y0, x1, y1)`` (end exclusive) of the connected components of ``changed``, merged."""
+    import cv2
+
+    n, _, stats, _ = cv2.connectedComponentsWithStats(changed.astype(np.uint8), connectivity=8)
+    return _merged([(int(x), int(y), int(x + bw), int(y + bh)) for x, y, bw, bh, _ in stats[1:n]])
 
 
 def _merged(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -136,3 +167,13 @@ def _spread(start: int, end: int, tile: int, size: int) -> list[int]:
         return [min(max(start + (length - tile) // 2, 0), last)]
     count = math.ceil(length / tile)
     return sorted({min(max(round(start + i * (length - tile) / (count - 1)), 0), last) for i in range(count)})
+
+
+def _fitted(start: int, end: int, tile: int, size: int, multiple: int, minimum: int) -> list[tuple[int, int]]:
+    """(start, length) of the tiles covering ``[start, end)`` on an axis of ``size`` px: one of the range's length
+    rounded up to ``multiple``, within ``[minimum, tile]``, or input-sized ones spread as :func:`_spread` does."""
+    length = end - start
+    if length > tile:
+        return [(s, tile) for s in _spread(start, end, tile, size)]
+    side = min(tile, max(minimum, -(-length // multiple) * multiple))
+    return [(_spread(start, end, side, size)[0], side)]

@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from humanseg.checkpoint import load_checkpoint, save_checkpoint
-from humanseg.models import ModelConfig, build_model
-from humanseg.scale import pad_to_tile, radii_height, tile_origins, tiled, working_scale, working_size
+from humanseg.models import ModelConfig, build_model, compose_input, images_to_tensor
+from humanseg.scale import (
+    fitted_tiles,
+    pad_to_tile,
+    radii_height,
+    tile_origins,
+    tiled,
+    working_scale,
+    working_size,
+)
 from humanseg.segmenters.segnet import SegNetSegmenter
 
 TILE = (48, 64)
@@ -86,6 +94,47 @@ def test_empty_and_small_frames() -> None:
     assert pad_to_tile(image, (10, 10))[0] is image
 
 
+def test_fitted_tiles_fit_each_change_inside_the_frame() -> None:
+    tile = (240, 320)
+    changed = np.zeros((576, 720), bool)
+    changed[100:130, 200:220] = True  # 30 x 20: one 64 x 64 tile (the minimum), centred
+    changed[300:370, 400:450] = True  # 70 x 50: rounded up to 96 x 64
+    changed[0:10, 715:720] = True  # at the corner: pushed inside the frame
+    got = fitted_tiles(changed, tile)
+    assert got == [(0, 656, 64, 64), (83, 178, 64, 64), (287, 393, 96, 64)]
+    # The U-Net's multiple (64): the 70 x 50 blob gets 128 x 64.
+    assert (271, 393, 128, 64) in fitted_tiles(changed, tile, multiple=64)
+    # A box longer than the tile on one axis: input-sized tiles spread along it, fitted across it.
+    tall = np.zeros((576, 720), bool)
+    tall[50:400, 300:330] = True
+    assert fitted_tiles(tall, tile) == [(50, 283, 240, 64), (160, 283, 240, 64)]
+    # A huge blob: input-sized tiles, as tile_origins places them.
+    huge = np.zeros((576, 720), bool)
+    huge[50:550, 100:700] = True
+    assert fitted_tiles(huge, tile) == [(y, x, *tile) for y, x in tile_origins(huge, tile)] and len(tile_origins(huge, tile)) == 6
+    for mask in (changed, tall, huge):
+        tiles = fitted_tiles(mask, tile)
+        # Multiples of 32, or the input's own side (240 is not one: the network takes it as it always did).
+        assert all(h in (240, *range(64, 240, 32)) and w in range(64, 321, 32) for _, _, h, w in tiles)
+        cover = np.zeros(mask.shape, bool)
+        for y, x, h, w in tiles:
+            assert 0 <= y <= 576 - h and 0 <= x <= 720 - w
+            cover[y : y + h, x : x + w] = True
+        assert cover[mask].all()
+
+
+def test_fitted_tiles_small_tiles_and_scattered_changes() -> None:
+    changed = np.zeros((200, 300), bool)
+    changed[90:120, 140:160] = True
+    assert fitted_tiles(changed, TILE) == [(81, 118, 48, 64)]  # an input smaller than the minimum caps the tile
+    noise = np.zeros((200, 300), bool)
+    noise[::12, ::12] = True  # more pixels in fitted tiles than in the whole grid: the whole grid
+    assert fitted_tiles(noise, TILE) == [(y, x, *TILE) for y, x in tile_origins(noise, TILE)]
+    assert fitted_tiles(np.zeros((200, 300), bool), TILE) == []
+    with pytest.raises(ValueError, match="multiple"):
+        fitted_tiles(changed, TILE, multiple=0)
+
+
 def _scene(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(plate, frame) of a small 48x64 camera with a person, and the same footage on a 3x larger canvas (the
     plate mirrored around it, as tools/pad_sequence.py makes it)."""
@@ -125,6 +174,34 @@ def test_tiled_segmenter_sees_the_padded_camera_as_the_small_one() -> None:
     assert np.abs(whole - small).max() > 0.3
 
 
+FIT_INPUT = (96, 128)  # an input larger than the 64-px fitted tiles, so fitting them changes something
+
+
+def test_fitted_tiles_see_the_padded_camera_as_the_small_one() -> None:
+    plate, frame, big_plate, big_frame = _scene(np.random.default_rng(0))
+    torch.manual_seed(0)
+    model = build_model(ModelConfig("unet", width=0.125, inputs="frame+plate+diff", input_size=FIT_INPUT, prior=True))
+    model.eval()
+    # The exact answer: the local prior rule (radii of the training height) on the small camera at its own size.
+    small = model.predict(compose_input(images_to_tensor(frame), images_to_tensor(plate), model.config.inputs))[0]
+    small = small.numpy()
+    seg = SegNetSegmenter.from_model(model, big_plate, complete=False, working_scale=1.0, tile_fit=True)
+    assert tiled(big_frame.shape[:2], seg.scale, seg.input_size)
+    calls: list[tuple[int, ...]] = []
+    net = seg._net
+    seg._net = lambda frames, plates: calls.append(np.shape(frames)) or net(frames, plates)  # type: ignore[method-assign]
+    big = seg.segment(big_frame)[48:96, 64:128]
+    assert calls == [(1, 64, 64, 3)]  # one fitted tile (the U-Net's multiple of 64), not a 96 x 128 one
+    person = small > 0.5
+    assert person.sum() > 250 and np.array_equal(big > 0.5, person)
+    ran = big > 0
+    assert ran.mean() > 0.6 and np.abs(big - small)[ran].max() < 1e-5 and (small[~ran] < 0.05).all()
+    # Input-sized tiles give the same numbers where both ran.
+    full = SegNetSegmenter.from_model(model, big_plate, complete=False, working_scale=1.0).segment(big_frame)
+    both = ran & (full[48:96, 64:128] > 0)
+    assert both.mean() > 0.6 and np.abs(full[48:96, 64:128] - big)[both].max() < 1e-5
+
+
 def test_frame_without_change_runs_no_network() -> None:
     plate, _, big_plate, big_frame = _scene(np.random.default_rng(1))
     seg = SegNetSegmenter.from_model(_prior_model(), big_plate, working_scale=1.0)
@@ -151,3 +228,21 @@ def test_checkpoint_carries_the_working_scale_to_both_runtimes(tmp_path) -> None
     assert untiled.scale is None and not np.allclose(untiled.segment(big_frame), a, atol=0.1)
     with pytest.raises(ValueError, match="working_scale"):
         SegNetSegmenter(ckpt, working_scale=-1.0, **kw)
+
+
+@pytest.mark.parametrize("arch", ["unet", "segnet"])
+def test_fitted_tiles_run_alike_in_both_runtimes(tmp_path, arch: str) -> None:
+    """Fitted tiles (64 px here) are not the input size: the ONNX graph takes any size and gives torch's answer."""
+    pytest.importorskip("onnxruntime")
+    plate, _, big_plate, big_frame = _scene(np.random.default_rng(4))
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch, width=0.0625, inputs="frame+plate+diff", input_size=FIT_INPUT))
+    for p in model.parameters():  # away from init, so the network's own answer counts
+        p.data.add_(0.05 * torch.randn_like(p))
+    ckpt = save_checkpoint(tmp_path / "site.pt", model, plate=big_plate, working_scale=1.0)
+    kw = {"device": "cpu", "follow_plate": False, "tile_fit": True}
+    torch_seg = SegNetSegmenter(ckpt, runtime="torch", **kw)
+    onnx_seg = SegNetSegmenter(ckpt, runtime="onnxruntime", **kw)
+    assert onnx_seg._onnx.any_size
+    a, b = torch_seg.segment(big_frame), onnx_seg.segment(big_frame)
+    assert (a > 0).any() and np.abs(a - b).max() < 1e-4

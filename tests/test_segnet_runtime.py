@@ -80,3 +80,26 @@ def test_a_live_model_runs_in_torch_and_cuda_settings_stay_off_on_the_cpu() -> N
     out = seg.segment_batch(frames)
     assert model.training and all(p.shape == (72, 100) and p.dtype == np.float32 for p in out)
     assert not torch.is_autocast_enabled()
+
+
+def test_a_graph_of_any_size_gives_the_fixed_graphs_numbers_and_torchs_off_the_input_size(
+    checkpoint: tuple[Path, np.ndarray | None],
+) -> None:
+    from humanseg.checkpoint import load_checkpoint
+    from humanseg.segmenters.onnx_network import ProbabilityGraph
+
+    model = load_checkpoint(checkpoint[0], device="cpu")[0].eval()
+    fixed, any_size = OnnxNetwork(model), OnnxNetwork(model, any_size=True)
+    rng = np.random.default_rng(5)
+    names = ["frame", "plate"] if fixed.needs_plate else ["frame"]
+    x = [rng.random((2, 3, 48, 64), dtype=np.float32) for _ in names]
+    # At the input size the default path is unchanged: the any-size graph gives the fixed graph's numbers.
+    assert np.abs(any_size.predict(*x) - fixed.predict(*x)).max() < 1e-6
+    with pytest.raises(ValueError, match="any_size=True"):
+        fixed.predict(*[a[..., :32, :32] for a in x])
+    graph = ProbabilityGraph(model).eval()
+    for h, w in ((64, 96), (96, 64), (32, 32)):  # fitted tile sizes (multiples of 32)
+        y = [rng.random((3, 3, h, w), dtype=np.float32) for _ in names]
+        with torch.no_grad():
+            ref = graph(*[torch.from_numpy(a) for a in y])[:, 0].numpy()
+        assert np.abs(any_size.predict(*y) - ref).max() < 1e-4

@@ -71,12 +71,13 @@ def export_graph(
 class OnnxNetwork:
     """``model`` (a :class:`humanseg.models.SegModel` on the CPU) exported in memory and run by ONNX Runtime.
 
-    The graph takes the model's input size and any batch. ``threads``: ONNX Runtime's intra-op threads (default:
-    torch's thread count, which honours ``OMP_NUM_THREADS``). Its threads do not spin while waiting for work, so
+    The graph takes any batch, and the model's input size or, with ``any_size``, any height and width (the
+    trained-model segmenter's fitted tiles; the same numbers at the input size). ``threads``: ONNX Runtime's
+    intra-op threads (default: torch's thread count, which honours ``OMP_NUM_THREADS``). Its threads do not spin while waiting for work, so
     the decoding and encoding threads of the video pipeline get the cores.
     """
 
-    def __init__(self, model: nn.Module, *, threads: int | None = None) -> None:
+    def __init__(self, model: nn.Module, *, threads: int | None = None, any_size: bool = False) -> None:
         try:
             import onnxruntime as ort
         except ImportError as err:
@@ -86,12 +87,15 @@ class OnnxNetwork:
             ) from err
         config = model.config
         h, w = config.input_size
+        self.input_size = (int(h), int(w))
+        self.any_size = bool(any_size)
         self.needs_plate = bool(config.needs_plate)
         names = ["frame", "plate"] if self.needs_plate else ["frame"]
         args = tuple(torch.rand(1, 3, h, w) for _ in names)
         buffer = io.BytesIO()
         graph = ProbabilityGraph(model).eval()
-        export_graph(graph, args, buffer, names, ["person"], {n: {0: "batch"} for n in [*names, "person"]})
+        axes = {0: "batch", 2: "height", 3: "width"} if self.any_size else {0: "batch"}
+        export_graph(graph, args, buffer, names, ["person"], {n: axes for n in [*names, "person"]})
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(threads) if threads else torch.get_num_threads()
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -100,6 +104,9 @@ class OnnxNetwork:
     def predict(self, frames: np.ndarray, plate: np.ndarray | None = None) -> np.ndarray:
         """Person probability ``float32 [B, H, W]`` for ``frames`` ``float32 [B, 3, H, W]`` in [0, 1] (and the
         plate ``[1, 3, H, W]`` for plate models, shared by the batch)."""
+        if not self.any_size and tuple(frames.shape[-2:]) != self.input_size:
+            raise ValueError(f"this graph takes frames of the model's input size {self.input_size}, got "
+                             f"{tuple(frames.shape[-2:])}; build it with any_size=True")  # fmt: skip
         feeds = {"frame": np.ascontiguousarray(frames, np.float32)}
         if self.needs_plate:
             if plate is None:

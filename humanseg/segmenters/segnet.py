@@ -34,7 +34,9 @@ a change (:func:`humanseg.scale.tile_origins`), the tile probabilities are paste
 overlap, 0 where none ran) and resized to the frame; a frame without change runs no network. People then reach the
 network at the size its composites showed them, whatever the camera's resolution. Otherwise (or without a working
 scale, or ``tiles=False``) the whole frame is resized to the input as before. Completion's morphology radii follow
-the working scale (:func:`humanseg.scale.radii_height`).
+the working scale (:func:`humanseg.scale.radii_height`). ``tile_fit`` (opt-in, to be measured): each change gets one
+tile of its own size rounded up to the network's multiple (:func:`humanseg.scale.fitted_tiles`) instead of an
+input-sized one, tiles of one size batched together; ONNX Runtime then runs a graph that takes any size.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import numpy as np
 
 from humanseg.maintained_plate import DEFAULT_UPDATE_S, MaintainedPlate
 from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
-from humanseg.scale import pad_to_tile, radii_height, tile_origins, tiled, working_size
+from humanseg.scale import fitted_tiles, pad_to_tile, radii_height, tile_origins, tiled, working_size
 from humanseg.segmenters.base import Segmenter, load_rgb, validate_frame
 
 # A plate-difference blob joins the mask when the network covers at least this share of it: a light change or
@@ -100,7 +102,10 @@ class SegNetSegmenter(Segmenter):
     ``plate_update_s``/``fps``: the update's time constant in seconds and the frame rate it is counted at.
     ``working_scale``: network px per frame px (default: the checkpoint's; see the module docstring), ``tiles``:
     run on tiles at that scale when the frame is larger than the input (``False``: always the whole frame, as
-    models without a working scale do). ``shadow_rule``: shadow-like pixels stay out of completion.
+    models without a working scale do). ``tile_fit``: on the tiled path, each change gets one tile of its own
+    size (:func:`humanseg.scale.fitted_tiles`, multiples of the network's downsampling) instead of an input-sized
+    one: less compute per person; off by default until measured against input-sized tiles on the same models
+    (bench/ablate_site_model.py). ``shadow_rule``: shadow-like pixels stay out of completion.
     """
 
     name = "segnet"
@@ -126,6 +131,7 @@ class SegNetSegmenter(Segmenter):
         working_scale: float | None = None,
         tiles: bool = True,
         shadow_rule: bool = True,
+        tile_fit: bool = False,
     ) -> None:
         import torch
 
@@ -143,8 +149,9 @@ class SegNetSegmenter(Segmenter):
         model.to(memory_format=torch.channels_last)
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, plates, plate_update_s, fps)
-        self._scaling(working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule)
-        self._onnx = _onnx_network(model, runtime)
+        self._scaling(working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule, tile_fit)
+        # Fitted tiles come in several sizes: then the graph takes any height and width.
+        self._onnx = _onnx_network(model, runtime, any_size=self.tile_fit)
         self.checkpoint = Path(checkpoint)
         self.label = site_label(self.checkpoint.parent.name or self.checkpoint.stem)
         self.info = info
@@ -163,6 +170,7 @@ class SegNetSegmenter(Segmenter):
         fps: float = 25.0,
         working_scale: float | None = None,
         shadow_rule: bool = True,
+        tile_fit: bool = False,
     ) -> SegNetSegmenter:
         """Wrap an in-memory network (e.g. during training, for validation on real sequences).
 
@@ -174,7 +182,7 @@ class SegNetSegmenter(Segmenter):
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, None, plate_update_s, fps)
-        self._scaling(working_scale, True, shadow_rule)
+        self._scaling(working_scale, True, shadow_rule, tile_fit)
         self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
@@ -223,11 +231,12 @@ class SegNetSegmenter(Segmenter):
         self.stateful = self.follow_plate
         self.maintained: MaintainedPlate | None = None
 
-    def _scaling(self, working_scale: float | None, tiles: bool, shadow_rule: bool) -> None:
+    def _scaling(self, working_scale: float | None, tiles: bool, shadow_rule: bool, tile_fit: bool) -> None:
         if working_scale is not None and not working_scale > 0:
             raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
         self.working_scale = None if working_scale is None else float(working_scale)
         self.tiles = bool(tiles)
+        self.tile_fit = bool(tile_fit)
         self.shadow_rule = bool(shadow_rule)
         self._tile_plates: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> padded plate at working scale
 
@@ -311,14 +320,17 @@ class SegNetSegmenter(Segmenter):
         return self._run_torch(batch, net_plates)
 
     def _tiled(self, frames: list[np.ndarray], plates: list[np.ndarray] | None) -> list[np.ndarray]:
-        """Person probability of each frame from input-sized tiles of it at the working scale, run over where its
-        plate shows a change, ``batch_size`` tiles per network call (see the module docstring)."""
+        """Person probability of each frame from tiles of it at the working scale, run over where its plate shows
+        a change (input-sized, or fitted to the changes with ``tile_fit``), ``batch_size`` tiles of one size per
+        network call (see the module docstring)."""
         from humanseg.models import resize_image
 
         tile = self.input_size
-        th, tw = tile
+        # The U-Net pads its input to a multiple of 2**depth, SegNet's five poolings halve it: fitted tiles are
+        # multiples of that, so no tile pixel is padding.
+        multiple = int(getattr(self.model, "multiple", 32))
         canvases: list[tuple[np.ndarray, tuple[int, int], tuple[int, int]]] = []
-        crops: list[tuple[int, int, int]] = []  # (frame, row, column) of each tile
+        crops: list[tuple[int, int, int, int, int]] = []  # (frame, row, column, height, width) of each tile
         tile_frames: list[np.ndarray] = []
         tile_plates: list[np.ndarray] = []
         for k, frame in enumerate(frames):
@@ -332,18 +344,27 @@ class SegNetSegmenter(Segmenter):
                 plate = pad_to_tile(resize_image(plates[k], size), tile)[0]
             # Without a plate (frame-only models) nothing says where people can be: the whole scaled frame.
             changed = np.ones(small.shape[:2], bool) if plate is None else _plate_changes(small, plate)
-            for y, x in tile_origins(changed, tile):
-                crops.append((k, y, x))
+            if self.tile_fit:
+                boxes = fitted_tiles(changed, tile, multiple=multiple)
+            else:
+                boxes = [(y, x, *tile) for y, x in tile_origins(changed, tile)]
+            for y, x, th, tw in boxes:
+                crops.append((k, y, x, th, tw))
                 tile_frames.append(small[y : y + th, x : x + tw])
                 if plate is not None:
                     tile_plates.append(plate[y : y + th, x : x + tw])
             canvases.append((np.zeros(small.shape[:2], np.float32), pad, size))
-        for i in range(0, len(crops), self.batch_size):
-            part = slice(i, i + self.batch_size)
-            probs = self._net(tile_frames[part], tile_plates[part] if tile_plates else None)
-            for prob, (k, y, x) in zip(probs, crops[part], strict=True):
-                window = canvases[k][0][y : y + th, x : x + tw]
-                np.maximum(window, prob, out=window)
+        sizes: dict[tuple[int, int], list[int]] = {}  # tile (height, width) -> its crops, in order
+        for i, crop in enumerate(crops):
+            sizes.setdefault(crop[3:], []).append(i)
+        for same in sizes.values():
+            for j in range(0, len(same), self.batch_size):
+                part = same[j : j + self.batch_size]
+                probs = self._net([tile_frames[i] for i in part], [tile_plates[i] for i in part] if tile_plates else None)
+                for prob, i in zip(probs, part, strict=True):
+                    k, y, x, th, tw = crops[i]
+                    window = canvases[k][0][y : y + th, x : x + tw]
+                    np.maximum(window, prob, out=window)
         out = []
         for (canvas, (top, left), (h, w)), frame in zip(canvases, frames, strict=True):
             out.append(_resize_prob(canvas[top : top + h, left : left + w], frame.shape[:2]))
@@ -546,9 +567,9 @@ def _plate_changes(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
     return cv2.dilate(moved, grow).view(bool)
 
 
-def _onnx_network(model: Any, runtime: str | None) -> Any:
+def _onnx_network(model: Any, runtime: str | None, *, any_size: bool = False) -> Any:
     """The ONNX Runtime network for ``model`` when ``runtime`` asks for it (or, unset, on the CPU when
-    onnxruntime is installed); ``None`` for torch."""
+    onnxruntime is installed); ``None`` for torch. ``any_size``: the graph takes any height and width."""
     from importlib.util import find_spec
 
     if runtime is not None and runtime not in RUNTIMES:
@@ -561,7 +582,7 @@ def _onnx_network(model: Any, runtime: str | None) -> Any:
         return None
     from humanseg.segmenters.onnx_network import OnnxNetwork
 
-    return OnnxNetwork(model)
+    return OnnxNetwork(model, any_size=any_size)
 
 
 def _resize_prob(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -6,7 +6,8 @@ run re-scored with one part switched off at a time.
 For every sequence in ``OUT_DIR/run.json`` the site model's checkpoint is scored (the same evaluator, frames and
 first-frame rule as the benchmark, the plate that follows the site as in the benchmark) as it is, and with:
 ``tiles=False`` (the whole frame resized to the network's input, as before the working scale; only where the
-site is tiled), ``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``complete=False`` (the
+site is tiled), ``tile_fit=True`` (tiles of each change's own size, the cheaper candidate; tiled sites only),
+``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``complete=False`` (the
 network alone); and with ``flip_tta=True`` (the mirrored frame averaged in, a candidate lever). Training-time
 parts (the site's own perspective, border-cut people, attached floor shadows) need a model trained without
 them: compare benchmark runs for those. Not a test; CPU-heavy: run it on an idle machine.
@@ -29,6 +30,7 @@ from humanseg.segmenters import create_segmenter  # noqa: E402
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "whole frame (no tiles)": {"tiles": False},
+    "tiles fitted to the changes": {"tile_fit": True},
     "no shadow rule": {"shadow_rule": False},
     "network alone": {"complete": False},
     "flip averaging (2x cost)": {"flip_tta": True},
@@ -51,7 +53,7 @@ def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
         tiled = bool((seq.get("scale") or {}).get("tiled"))
         table[name] = {}
         for variant, options in VARIANTS.items():
-            if "tiles" in options and not tiled:
+            if ("tiles" in options or "tile_fit" in options) and not tiled:
                 continue  # the same masks as the default: the site runs whole frames anyway
             seg = create_segmenter("segnet", checkpoint=checkpoint, fps=fps, **options)
             try:

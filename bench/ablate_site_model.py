@@ -38,7 +38,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """``{sequence: {variant: {f_measure, precision, recall}}}`` for the run in ``out_dir``."""
+    """``{sequence: {variant: {f_measure, precision, recall, ms_per_frame}}}`` for the run in ``out_dir`` (the
+    times are of one process on this machine: compare them within the table only)."""
     run_path = out_dir / "run.json"
     if not run_path.is_file():
         raise SystemExit(f"{run_path} not found: give the --out folder of a site-benchmark run")
@@ -60,20 +61,21 @@ def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
                 result = evaluate_sequence(seq["path"], seg, skip_first=seq.get("skip_first"), progress=True)
             finally:
                 seg.close()
-            table[name][variant] = {k: float(result[k]) for k in ("f_measure", "precision", "recall")}
+            table[name][variant] = {k: float(result[k]) for k in ("f_measure", "precision", "recall", "ms_per_frame")}
             print(f"{name} / {variant}: F {result['f_measure']:.3f}", file=sys.stderr)
     return table
 
 
 def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
-    """One row per variant, F (precision / recall) per sequence; '-' where a variant does not apply."""
+    """One row per variant, F (precision / recall) and ms/frame per sequence; '-' where a variant does not
+    apply."""
     names = list(table)
     lines = ["| site model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for variant in VARIANTS:
         cells = []
         for name in names:
             s = table[name].get(variant)
-            cells.append(f"{s['f_measure']:.3f} ({s['precision']:.3f} / {s['recall']:.3f})" if s else "-")
+            cells.append(f"{s['f_measure']:.3f} ({s['precision']:.3f} / {s['recall']:.3f}), {s['ms_per_frame']:.0f} ms" if s else "-")
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -37,7 +37,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
+def ablate(
+    out_dir: Path, variants: list[str] | None = None, sequences: list[str] | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
     """``{sequence: {variant: {f_measure, precision, recall, ms_per_frame}}}`` for the run in ``out_dir`` (the
     times are of one process on this machine: compare them within the table only)."""
     run_path = out_dir / "run.json"
@@ -47,6 +49,8 @@ def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
     fps = float(run["settings"].get("fps", 25.0))
     table: dict[str, dict[str, dict[str, float]]] = {}
     for name, seq in run["sequences"].items():
+        if sequences and name not in sequences:
+            continue
         checkpoint = (seq.get("train") or {}).get("checkpoint")
         if not checkpoint:
             print(f"{name}: no checkpoint in run.json (the run did not train it), skipped", file=sys.stderr)
@@ -54,6 +58,8 @@ def ablate(out_dir: Path) -> dict[str, dict[str, dict[str, float]]]:
         tiled = bool((seq.get("scale") or {}).get("tiled"))
         table[name] = {}
         for variant, options in VARIANTS.items():
+            if variants and variant not in variants:
+                continue
             if ("tiles" in options or "tile_fit" in options) and not tiled:
                 continue  # the same masks as the default: the site runs whole frames anyway
             seg = create_segmenter("segnet", checkpoint=checkpoint, fps=fps, **options)
@@ -84,8 +90,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out_dir", type=Path, help="the --out folder of a finished site-benchmark run")
     ap.add_argument("--json", type=Path, default=None, help="where to write the table (default OUT_DIR/ablation.json)")
+    ap.add_argument("--variants", nargs="+", default=None, help=f"only these variants (of {list(VARIANTS)})")
+    ap.add_argument("--sequences", nargs="+", default=None, help="only these sequences of the run")
     a = ap.parse_args()
-    table = ablate(a.out_dir)
+    table = ablate(a.out_dir, a.variants, a.sequences)
     atomic_write(a.json or a.out_dir / "ablation.json", json.dumps(table, indent=2).encode())
     print(markdown(table))
 

@@ -9,7 +9,7 @@ height); a camera with the same people on a larger canvas gives the same heights
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 from itertools import islice
 
@@ -73,7 +73,9 @@ def fit_site_scale(frames: Iterable[np.ndarray], plate: np.ndarray, *, max_frame
     if max_frames < 1:
         raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     feet, heights = [], []
-    with bar(islice(frames, max_frames), total=max_frames, desc="site scale", unit="frame",
+    known = getattr(frames, "frame_count", None) or (len(frames) if isinstance(frames, Sized) else None)
+    total = min(max_frames, known) if known else max_frames  # a short clip's bar ends at its own length
+    with bar(islice(frames, max_frames), total=total, desc="site scale", unit="frame",
              enabled=progress) as it:
         for frame in it:
             for row, h in person_blobs(frame, plate):

@@ -17,8 +17,9 @@ completion sees person-shaped masks. Rows: the network alone (completion off) an
 MediaPipe is skipped, with the reason, when its model file is not cached (nothing is downloaded). Not a test:
 run it on an idle machine; the load average is printed with the table and written to the JSON.
 
-``--rss-minutes M``: instead, memory over a long clip: a generated 1280x720 clip of M minutes at 25 frames/s
-through the site model's masks-only path, the process's resident memory sampled every 5 s (a table by minute).
+``--rss-minutes M``: instead, memory over a long clip: a generated 1280x720 clip of M minutes at ``--rss-fps``
+frames/s (default 25; many recorders keep long footage at a few frames/s) through the site model's masks-only
+path, the process's resident memory sampled every 5 s (a table by minute of processing).
 """
 
 from __future__ import annotations
@@ -141,12 +142,12 @@ def resident_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
 
-def rss_curve(minutes: float, checkpoint: str | None, folder: Path) -> list[tuple[float, float, int]]:
+def rss_curve(minutes: float, checkpoint: str | None, folder: Path, fps: int = 25) -> list[tuple[float, float, int]]:
     """(seconds, resident MB, frames done) every 5 s while the site model segments a generated 1280x720 clip of
-    ``minutes`` minutes (masks only)."""
+    ``minutes`` minutes at ``fps`` frames/s (masks only)."""
     import threading
 
-    w, h, fps = 1280, 720, 25
+    w, h = 1280, 720
     n = int(minutes * 60 * fps)
     _, plate, _ = load_frames(1, w, h)
     assert plate is not None
@@ -206,10 +207,13 @@ def main() -> int:
     parser.add_argument("--checkpoint", default=None, help="site model (default: the default preset, untrained)")
     parser.add_argument("--json", type=Path, default=Path("bench_throughput.json"), help="where to write results")
     parser.add_argument("--rss-minutes", type=float, help="measure memory over a generated clip this long instead")
+    parser.add_argument("--rss-fps", type=int, default=25, help="frame rate of that clip (default 25)")
     args = parser.parse_args()
     if args.rss_minutes is not None:
+        if args.rss_minutes <= 0 or args.rss_fps < 1:
+            raise SystemExit(f"--rss-minutes must be > 0 and --rss-fps >= 1, got {args.rss_minutes} and {args.rss_fps}")
         with tempfile.TemporaryDirectory(prefix="bench_throughput_") as tmp:
-            samples = rss_curve(args.rss_minutes, args.checkpoint, Path(tmp))
+            samples = rss_curve(args.rss_minutes, args.checkpoint, Path(tmp), args.rss_fps)
         print("| minute | resident MB (max in that minute) | frames done |\n|---|---|---|")
         for minute in range(int(samples[-1][0] // 60) + 1):
             inside = [s for s in samples if minute * 60 <= s[0] < (minute + 1) * 60]

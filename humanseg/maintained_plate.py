@@ -68,6 +68,21 @@ def apply_light(plate: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.n
     return cv2.LUT(np.ascontiguousarray(plate), table)
 
 
+def fit_light(frame: np.ndarray, plate: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(gain, offset, share)``: two rounds of :func:`light_fit` of ``frame`` onto ``plate`` on ``keep`` pixels,
+    first those near the plate, then those the first fit explains (a large first-round residual means light
+    changed: the second round starts from the first's plate); ``share``: the part of the frame the fit explains.
+    Fitted on a grid of about 80 rows (six numbers need no more pixels)."""
+    s = max(1, frame.shape[0] // 80)
+    f, p, k = frame[::s, ::s], plate[::s, ::s], keep[::s, ::s]
+    use = k & (_distance(f, p) < 3 * FIT_DISTANCE)
+    gain, offset = light_fit(f, p, use if use.sum() >= 16 else k)
+    use = k & (_distance(f, apply_light(p, gain, offset)) < FIT_DISTANCE)
+    if use.sum() >= 16:
+        gain, offset = light_fit(f, p, use)
+    return gain, offset, float(use.mean())
+
+
 def _distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     d = a.astype(np.float32) - b.astype(np.float32)
     return np.sqrt(np.einsum("hwc,hwc->hw", d, d))
@@ -179,17 +194,21 @@ class MaintainedPlate:
         self._plate, self._rounded, self._start = plate.astype(np.float32), plate, plate
 
     def _fit(self, frame: np.ndarray, plate: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
-        """Two rounds of :func:`light_fit`: on ``keep`` pixels near the plate, then on those the first fit explains
-        (a large first-round residual means light changed: the second round starts from the first's plate).
-        Fitted on a grid of about 80 rows (six numbers need no more pixels); the whole plate is then corrected."""
-        s = max(1, frame.shape[0] // 80)
-        f, p, k = frame[::s, ::s], plate[::s, ::s], keep[::s, ::s]
-        use = k & (_distance(f, p) < 3 * FIT_DISTANCE)
-        self.gain, self.offset = light_fit(f, p, use if use.sum() >= 16 else k)
-        use = k & (_distance(f, apply_light(p, self.gain, self.offset)) < FIT_DISTANCE)
-        if use.sum() >= 16:
-            self.gain, self.offset = light_fit(f, p, use)
-        return apply_light(plate, self.gain, self.offset), float(use.mean())
+        """This frame's light fitted onto ``plate`` (:func:`fit_light`); the compensated plate and the share of
+        the frame it explains."""
+        self.gain, self.offset, share = fit_light(frame, plate, keep)
+        return apply_light(plate, self.gain, self.offset), share
+
+    def in_captured_light(self, frame: np.ndarray, images: list[np.ndarray]) -> list[np.ndarray]:
+        """``images`` (e.g. the frame and its compensated plate) mapped from ``frame``'s light back to the light of
+        the captured plate, fitted on the pixels the last mask left as background: the light a site model's
+        composites were made in. Identity before any frame."""
+        if self._plate is None:
+            return images
+        keep = self._keep if self._keep is not None else np.ones(frame.shape[:2], bool)
+        gain, offset, _ = fit_light(frame, self.captured, keep)
+        gain = np.maximum(gain, np.float32(0.05))  # a black frame has no light to undo
+        return [apply_light(im, 1.0 / gain, -offset / gain) for im in images]
 
     def _nearest(self, frame: np.ndarray, keep: np.ndarray, current: np.ndarray | None = None) -> np.ndarray:
         """The candidate (or ``current``) whose light-fitted version is nearest to ``frame`` on ``keep`` pixels

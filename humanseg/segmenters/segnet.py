@@ -13,7 +13,10 @@ on the dev sequences with the 15-minute models of docs/dev_results (network alon
 (pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).
 
 The plate follows the site (plate models, on by default, ``follow_plate``; :mod:`humanseg.maintained_plate`): each
-frame's light is fitted onto the plate before the network and completion see it, and the plate is updated slowly
+frame's light is fitted onto the plate for completion, the network sees the frame and that plate mapped back to
+the captured plate's light (``captured_light``, on by default: the light its composites were made in; on the dev
+sequences' drift probe it lifted HallAndMonitor's light ramp from 0.847 to 0.914 with the same model and left the
+unchanged frames within 1e-4, bench/ablate_site_model.py), and the plate is updated slowly
 from the pixels the segmenter calls background, never under its mask or the mask's margin, so a person standing
 still is kept while light and moved objects are absorbed. Then the segmenter is stateful (``reset()`` between
 videos); frames of one batch share the plate as it was before the batch. ``follow_plate=False`` gives the masks of
@@ -106,6 +109,8 @@ class SegNetSegmenter(Segmenter):
     size (:func:`humanseg.scale.fitted_tiles`, multiples of the network's downsampling) instead of an input-sized
     one: less compute per person; off by default until measured against input-sized tiles on the same models
     (bench/ablate_site_model.py). ``shadow_rule``: shadow-like pixels stay out of completion.
+    ``captured_light`` (with ``follow_plate``): the network sees the frame and its plate mapped back to the
+    captured plate's light (:meth:`MaintainedPlate.in_captured_light`), the light its composites were made in.
     """
 
     name = "segnet"
@@ -132,6 +137,7 @@ class SegNetSegmenter(Segmenter):
         tiles: bool = True,
         shadow_rule: bool = True,
         tile_fit: bool = False,
+        captured_light: bool = True,
     ) -> None:
         import torch
 
@@ -148,7 +154,7 @@ class SegNetSegmenter(Segmenter):
         # within noise, see bench/bench_models.py; on GPUs it is the fast path).
         model.to(memory_format=torch.channels_last)
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
-        self._follow(follow_plate, plates, plate_update_s, fps)
+        self._follow(follow_plate, plates, plate_update_s, fps, captured_light)
         self._scaling(working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule, tile_fit)
         # Fitted tiles come in several sizes: then the graph takes any height and width.
         self._onnx = _onnx_network(model, runtime, any_size=self.tile_fit)
@@ -221,8 +227,11 @@ class SegNetSegmenter(Segmenter):
         self._plate_diff: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> plate at that size, for completion
         self._onnx_plates: dict[tuple[int, bool], np.ndarray] = {}  # (batch, mirrored) -> the graph's plate input
 
-    def _follow(self, follow_plate: bool, plates: list[Any] | None, update_s: float, fps: float) -> None:
+    def _follow(
+        self, follow_plate: bool, plates: list[Any] | None, update_s: float, fps: float, captured_light: bool = True
+    ) -> None:
         """Set up the maintained plate (plate models with ``follow_plate``); built at the first frame's size."""
+        self.captured_light = bool(captured_light)
         self.follow_plate = bool(follow_plate) and self.plate is not None
         self._plates = [self.plate, *(load_rgb(p, "plate") for p in plates or [])] if self.follow_plate else []
         self.plate_update_s, self.fps = float(update_s), float(fps)
@@ -282,14 +291,20 @@ class SegNetSegmenter(Segmenter):
         from humanseg.models import resize_image
 
         plates = self._compensated(frames) if self.follow_plate else None
+        # The network sees frame and plate in the captured plate's light (its composites' light); completion
+        # compares the frame with the plate compensated to the frame's light.
+        net_frames, net_plates = frames, plates
+        if plates is not None and self.captured_light and self.maintained is not None:
+            pairs = [self.maintained.in_captured_light(f, [f, q]) for f, q in zip(frames, plates, strict=True)]
+            net_frames, net_plates = [f for f, _ in pairs], [q for _, q in pairs]
         is_tiled = [tiled(f.shape[:2], self.scale, self.input_size) for f in frames]
         out: list[np.ndarray] = [np.empty(0)] * len(frames)
         for want in (False, True):
             idx = [i for i, t in enumerate(is_tiled) if t == want]
             if not idx:
                 continue
-            part = [frames[i] for i in idx]
-            own = None if plates is None else [plates[i] for i in idx]
+            part = [net_frames[i] for i in idx]
+            own = None if net_plates is None else [net_plates[i] for i in idx]
             if want:
                 probs = self._tiled(part, own)
             else:

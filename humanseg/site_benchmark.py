@@ -559,10 +559,32 @@ def _drift(
     skip: bool,
     console: _Console,
 ) -> dict[str, Any]:
+    """:func:`drift_probe` with the run's settings."""
+    return drift_probe(seq_dir, seq, work, checkpoint, record.model_method, fps=config.fps,
+                       plate_update_s=config.plate_update_s, device=config.device, skip_first=skip,
+                       progress=console.enabled, say=console.say)  # fmt: skip
+
+
+def drift_probe(
+    seq_dir: Path,
+    seq: LabelledSequence,
+    work: Path,
+    checkpoint: str,
+    site_method: str,
+    *,
+    fps: float = DEFAULT_FPS,
+    plate_update_s: float = DEFAULT_UPDATE_S,
+    device: str | None = None,
+    skip_first: bool | None = None,
+    progress: bool = False,
+    say: Log = _stderr,
+) -> dict[str, Any]:
     """F of the drift variants (:mod:`humanseg.drift`; the plate as captured, the truth unchanged) for the site
-    model and plate-diff with maintained and fixed plates and MOG2, the site model the run trained reused; for
-    the moved object also the seconds (at ``config.fps``) until it is last marked after it appears. Not stages of
-    the overall bar (its count is the same with and without --drift); each scoring has its own bar."""
+    model (``checkpoint``, labelled ``site_method``) and plate-diff (plate ``work/plate.png``) with maintained and
+    fixed plates, and MOG2; for the moved object also the seconds (at ``fps``) until it is last marked after it
+    appears. The drifted copies are made in ``work/drift`` and removed. Not stages of the benchmark's overall bar
+    (its count is the same with and without --drift); each scoring has its own bar. ``bench/drift_of_run.py``
+    calls it on the checkpoints of a finished run."""
     from humanseg.drift import VARIANTS, drifted_sequence
 
     out: dict[str, Any] = {}
@@ -570,29 +592,27 @@ def _drift(
         folder, start, where = drifted_sequence(seq_dir, work / "drift" / variant, variant)
         rows: dict[str, Any] = {}
         for label, name, follow in DRIFT_METHODS:
-            label = label.format(site=record.model_method)
-            options: dict[str, Any] = {} if follow is None else _plate_options(config, follow)
+            label = label.format(site=site_method)
+            options = {} if follow is None else _plate_options(follow, plate_update_s, fps)
             if name == "segnet":
-                seg = create_segmenter(name, checkpoint=checkpoint, device=config.device, **options)
+                seg = create_segmenter(name, checkpoint=checkpoint, device=device, **options)
             elif capabilities(name).takes_plate:
                 seg = create_segmenter(name, plate=str(work / "plate.png"), **options)
             else:
                 seg = create_segmenter(name)
             numbers = [it.number for it in seq.items] if variant == "moved" else []
             try:
-                result = evaluate_sequence(folder, seg, skip_first=skip, keep_masks=numbers, progress=console.enabled)
+                result = evaluate_sequence(folder, seg, skip_first=skip_first, keep_masks=numbers, progress=progress)
             finally:
                 seg.close()
             row: dict[str, Any] = {"f_measure": result["f_measure"]}
             if variant == "moved":
                 marked = [n for n in sorted(result.masks) if n >= start and result.masks[n][where].mean() > 0.01]
-                row["moved_marked_until_s"] = round((marked[-1] - start) / config.fps, 2) if marked else 0.0
+                row["moved_marked_until_s"] = round((marked[-1] - start) / fps, 2) if marked else 0.0
             rows[label] = row
         out[variant] = rows
         shutil.rmtree(folder, ignore_errors=True)
-        console.say(
-            f"{work.name}: drift {variant}: " + ", ".join(f"{m} F {r['f_measure']:.3f}" for m, r in rows.items())
-        )
+        say(f"{work.name}: drift {variant}: " + ", ".join(f"{m} F {r['f_measure']:.3f}" for m, r in rows.items()))
     return out
 
 
@@ -749,10 +769,10 @@ def _train(config: SiteBenchmarkConfig, dataset: Path, out: Path, console: _Cons
     return info
 
 
-def _plate_options(config: SiteBenchmarkConfig, follow: bool) -> dict[str, Any]:
-    """The options of a plate method: whether its plate ``follow``s the site, its update time, counted at the
-    footage's frame rate."""
-    return {"follow_plate": follow, "plate_update_s": config.plate_update_s, "fps": config.fps}
+def _plate_options(follow: bool, plate_update_s: float, fps: float) -> dict[str, Any]:
+    """The options of a plate method: whether its plate ``follow``s the site, its update time in seconds, counted
+    at the footage's frame rate ``fps``."""
+    return {"follow_plate": follow, "plate_update_s": plate_update_s, "fps": fps}
 
 
 def _segmenter(
@@ -760,7 +780,7 @@ def _segmenter(
 ) -> tuple[Segmenter, dict[str, str]]:
     """The site model (labelled ``model_method``) or a baseline, given the site plate when it takes one, and the
     file it was given, for its results row. Plate methods follow the site unless ``config.fixed_plate``."""
-    options = _plate_options(config, not config.fixed_plate)
+    options = _plate_options(not config.fixed_plate, config.plate_update_s, config.fps)
     if method == model_method:
         seg = create_segmenter("segnet", checkpoint=checkpoint, device=config.device, **options)
         seg.label = model_method

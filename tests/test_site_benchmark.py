@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -504,3 +505,29 @@ def test_yolo_seg_is_skipped_with_its_reason_when_no_model_file(tmp_path, monkey
     assert reason is not None and "missing.onnx" in reason and "yolo export" in reason
     (tmp_path / "missing.onnx").write_bytes(b"onnx")  # present: nothing to skip (it is read when the backend runs)
     assert baseline_unavailable("yolo-seg", log=lambda _msg: None) is None
+
+
+def test_drift_of_run_rescores_a_finished_run_as_drift_did(bench, tmp_path):
+    """bench/drift_of_run.py on a copy of the run without its drift gives the numbers --drift gave (the same
+    checkpoint and settings), for the sequence asked only, and the report shows the drift table again."""
+    out = tmp_path / "run"
+    shutil.copytree(bench["out"], out)
+    run = json.loads((out / "run.json").read_text())
+    for seq in run["sequences"].values():
+        del seq["drift"]
+    (out / "run.json").write_text(json.dumps(run))
+    script = ROOT / "bench" / "drift_of_run.py"
+    proc = subprocess.run([sys.executable, str(script), str(out), "--sequences", "siteA"], capture_output=True,
+                          text=True, env=_env(tmp_path), timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((out / "run.json").read_text())["sequences"]
+    want = bench["run"]["sequences"]["siteA"]["drift"]
+    assert list(again["siteA"]["drift"]) == list(want)
+    for variant, rows in want.items():
+        for method, row in rows.items():
+            assert again["siteA"]["drift"][variant][method] == pytest.approx(row, abs=1e-9), (variant, method)
+    assert "drift" not in again["siteB"] and again["siteA"]["drift_added_by"].startswith("bench/drift_of_run.py")
+    assert (out / "report.md").read_text().count("Drift probe") == 1
+    bad = subprocess.run([sys.executable, str(script), str(out), "--sequences", "nowhere"], capture_output=True,
+                         text=True, env=_env(tmp_path), timeout=60)  # fmt: skip
+    assert bad.returncode != 0 and "['nowhere'] not in this run" in bad.stderr

@@ -90,7 +90,7 @@ def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
     apply."""
     names = list(table)
     lines = ["| site model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for variant in VARIANTS:
+    for variant in [v for v in VARIANTS if any(v in table[n] for n in names)]:  # the variants that ran
         cells = []
         for name in names:
             s = table[name].get(variant)

@@ -226,7 +226,12 @@ def test_the_network_sees_a_darker_warmer_frame_in_the_captured_light(monkeypatc
         seg = SegNetSegmenter(ckpt, device="cpu", captured_light=on)
         seg.segment(frame)  # the first frame (captured light) gives the mask the next fit leaves out
         real_net = seg._net
-        monkeypatch.setattr(seg, "_net", lambda f, p, real=real_net, on=on: seen.setdefault(on, f) and real(f, p))
+
+        def recording(frames, plates, real=real_net, on=on):
+            seen[on] = frames  # what the network is handed for the dark frame
+            return real(frames, plates)
+
+        monkeypatch.setattr(seg, "_net", recording)
         masks[on] = seg.segment(dark) > 0.5
     from humanseg.models import resize_image
 

@@ -5,8 +5,8 @@ sequences, exactly as ``site-benchmark ... --drift`` scores them after training 
     python bench/drift_of_run.py OUT_DIR [--sequences NAME ...]
 
 Writes each sequence's ``drift`` into ``OUT_DIR/run.json`` (``drift_added_by`` says by what) and rewrites
-``report.md`` with the drift tables; prints one line per sequence and variant. Not a test; CPU-heavy (about a
-minute per sequence and variant on 2 cores): run it on an idle machine.
+``report.md`` with the drift tables; prints one line per sequence and variant. Not a test; CPU-heavy (the three
+dev sequences took 2.5 minutes on 2 cores): run it on an idle machine.
 """
 
 from __future__ import annotations

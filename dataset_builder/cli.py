@@ -78,9 +78,9 @@ def _build(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from dataset_builder.build import build_dataset, read_manifest
-    from dataset_builder.composite import CompositeConfig
+    from dataset_builder.composite import CompositeConfig, parse_overrides
 
-    config = CompositeConfig()
+    config = replace(CompositeConfig(), **parse_overrides(args.composite))
     overrides = {k: v for k, v in {
         "empty_fraction": args.empty_fraction, "shadow_probability": args.shadow_probability,
         "min_height": args.min_height,
@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--empty-fraction", type=float, help="share of images with no person (default 0.1)")
     p.add_argument("--shadow-probability", type=float, help="share of images with cast shadows (default 0.5)")
     p.add_argument("--min-height", type=float, help="smallest person placed, px (default 14)")
+    p.add_argument("--composite", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="any other CompositeConfig setting, e.g. brightness=0.3 shadow_strength=0.2,0.5 "
+                        "(dataset_builder/composite.py lists them with their defaults)")
     p.add_argument("--workers", type=int, default=1, help="processes (results do not depend on it)")
     p.add_argument("--overwrite", action="store_true", help="replace a different dataset already in --out")
     p.set_defaults(run=_build)

@@ -14,7 +14,7 @@ on the order samples are made in (resume, parallel workers).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 import cv2
@@ -95,6 +95,40 @@ class CompositeConfig:
             shift_px=0, lighting_probability=0.0, flip=False, border_cut_fraction=0.0, attached_shadow_fraction=0.0,
         )
         return replace(base, **overrides)
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, object]:
+    """``["brightness=0.3", "shadow_strength=0.2,0.5", "flip=false"]`` -> the :class:`CompositeConfig` fields they
+    set, each value of its field's type (a range as two comma-separated numbers). One training lever changed on
+    its own, from the command line (``--composite``), without a code change. Raises ``ValueError`` naming the bad
+    item and the valid fields."""
+    defaults = CompositeConfig()
+    names = [f.name for f in fields(CompositeConfig)]
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise ValueError(f"composite setting {item!r} is not NAME=VALUE with NAME one of: {', '.join(names)}")
+        default = getattr(defaults, name)
+        try:
+            if isinstance(default, bool):
+                if text.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                value: object = text.strip().lower() in ("true", "1", "yes")
+            elif isinstance(default, tuple):
+                parts = [type(default[0])(v) for v in text.split(",")]
+                if len(parts) != len(default):
+                    raise ValueError(text)
+                value = tuple(parts)
+            else:
+                value = type(default)(text)
+        except ValueError:
+            kind = f"{len(default)} comma-separated numbers" if isinstance(default, tuple) else type(default).__name__
+            raise ValueError(f"composite setting {item!r}: {name} takes {kind} (default {default!r})") from None
+        out[name] = value
+    replace(defaults, **out)  # the ranges checked now, with the message naming the field
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +122,9 @@ class SiteBenchmarkConfig:
     # Also harvest actor silhouettes from each sequence's own input frames with its plate (the app's default
     # path; never its ground truth), beside the --actors sources.
     site_actors: bool = False
+    # CompositeConfig fields set for this run (dataset_builder.composite.parse_overrides): one training lever
+    # changed on its own, e.g. {"border_cut_fraction": 0.0}; empty = the builder's defaults.
+    composite: dict[str, Any] = field(default_factory=dict)
     # Registry segmenter that marks people in the frames an estimated plate is made from (a person standing
     # still for most of the clip stays in a plain median); None = motion masking only. Unused for a given plate.
     plate_people: str | None = DEFAULT_PLATE_PEOPLE
@@ -189,6 +192,17 @@ class SiteBenchmarkConfig:
             raise ValueError(f"unknown --plate-people {self.plate_people!r}; valid: {', '.join(baselines)}, or none")
         if self.device not in (None, "cpu", "cuda"):
             raise ValueError(f"device must be 'cpu', 'cuda' or None (automatic), got {self.device!r}")
+        self.composite_config()  # ValueError naming an unknown field or a value out of its range
+
+    def composite_config(self) -> Any:
+        """The builder's :class:`~dataset_builder.composite.CompositeConfig` with this run's ``composite`` fields."""
+        from dataset_builder.composite import CompositeConfig
+
+        names = {f.name for f in fields(CompositeConfig)}
+        unknown = sorted(set(self.composite) - names)
+        if unknown:
+            raise ValueError(f"unknown composite setting(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        return replace(CompositeConfig(), **self.composite)
 
     def model_preset(self) -> str:
         """The preset trained: ``model`` or the training default."""
@@ -715,7 +729,7 @@ def _build(
         [work / "plate.png"], silhouettes, work / "dataset", config.count, size=size, seed=config.seed,
         perspective=perspective or PerspectiveModel.default(size[0]), val_fraction=VAL_FRACTION,
         working_scale=scale.build_scale(size) if scale is not None else None, workers=config.workers,
-        progress=console.enabled,
+        config=config.composite_config(), progress=console.enabled,
     )  # fmt: skip
     written = json.loads(manifest.read_text())
     return {

@@ -138,7 +138,8 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         ),  # fmt: skip
         "| estimated plates | temporal median of the input frames, "
         + (f"people marked by {s['plate_people']} left out |" if s.get("plate_people") else "motion masking only |"),
-        f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']} |",
+        f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']}"
+        + "".join(f", {k}={v}" for k, v in (s.get("composite") or {}).items()) + " |",
         f"| perspective | {perspective} |",
         f"| site scale | {site_scale} |",
         f"| site actors | {site_actors} |",

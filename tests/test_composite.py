@@ -328,3 +328,21 @@ def test_windows_of_a_larger_plate_show_people_at_their_plate_size():
     assert with_people >= 32  # most windows hold a person
     with pytest.raises(ValueError, match="window"):
         Compositor([big], actors, model, CompositeConfig.clean(), window=(3 * H, W))
+
+
+def test_parse_overrides_types_each_value_by_its_field_and_names_bad_items():
+    from dataset_builder.composite import parse_overrides
+
+    assert parse_overrides(["brightness=0.3", "shadow_strength=0.2,0.5", "flip=no", "max-actors=2"]) == {
+        "brightness": 0.3, "shadow_strength": (0.2, 0.5), "flip": False, "max_actors": 2,
+    }  # fmt: skip
+    assert parse_overrides([]) == {}
+    with pytest.raises(ValueError, match=r"'brightnes=0.3' is not NAME=VALUE with NAME one of: max_actors, "):
+        parse_overrides(["brightnes=0.3"])
+    with pytest.raises(ValueError, match=r"'shadow_strength=0.2': shadow_strength takes 2 comma-separated numbers "
+                                         r"\(default \(0.25, 0.6\)\)"):  # fmt: skip
+        parse_overrides(["shadow_strength=0.2"])
+    with pytest.raises(ValueError, match=r"'flip=maybe': flip takes bool"):
+        parse_overrides(["flip=maybe"])
+    with pytest.raises(ValueError, match=r"shadow_strength must be a range within \[0, 1\].*got \(0.6, 0.2\)"):
+        parse_overrides(["shadow_strength=0.6,0.2"])

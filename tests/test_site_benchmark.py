@@ -116,6 +116,7 @@ def bench(tmp_path_factory) -> dict:
         "--actors", str(actor), str(site_a), str(site_b), "--minutes", "0.1", "--count", "24",
         "--model", "segnet-tiny", "--baselines", "mog2", "plate-diff", "--fps", "5", "--workers", "1",
         "--device", "cpu", "--plate-people", "plate-diff", "--drift", "--out", str(out),
+        "--composite", "attached_shadow_fraction=0.5", "shadow_strength=0.2,0.4",
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(tmp), cwd=tmp, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -399,6 +400,28 @@ def test_cli_site_flags_reach_the_config(tmp_path, monkeypatch, capsys):
     bad = SiteBenchmarkConfig(sequences=[site], actors=[], site_actors=True, out=tmp_path, minutes=1, plate_update_s=-1)
     with pytest.raises(ValueError, match=r"--plate-update-s must be >= 0 seconds, got -1"):
         bad.validate()
+    bad = SiteBenchmarkConfig(sequences=[site], actors=[], site_actors=True, out=tmp_path, minutes=1,
+                              composite={"shadow_strenght": (0.1, 0.2)})  # fmt: skip
+    with pytest.raises(ValueError, match=r"unknown composite setting\(s\) shadow_strenght; valid: .*shadow_strength"):
+        bad.validate()
+    assert main(["site-benchmark", str(site), "--site-actors", "--minutes", "1", "--out", str(tmp_path / "o"),
+                 "--composite", "border_cut_fraction=0", "flip=false"]) == 0  # fmt: skip
+    assert seen[-1].composite == {"border_cut_fraction": 0.0, "flip": False}
+    assert main(["site-benchmark", str(site), "--site-actors", "--minutes", "1", "--out", str(tmp_path / "o"),
+                 "--composite", "border_cut_fraction=2"]) == 2  # fmt: skip
+    assert "border_cut_fraction must be a probability in [0, 1], got 2.0" in capsys.readouterr().err
+
+
+def test_composite_settings_reach_the_dataset_run_json_and_report(bench):
+    """``--composite`` (one training lever changed on its own): the builder made the datasets with it, run.json
+    records it and the report's settings name it."""
+    assert bench["run"]["settings"]["composite"] == {"attached_shadow_fraction": 0.5, "shadow_strength": [0.2, 0.4]}
+    for site in ("siteA", "siteB"):
+        written = json.loads((bench["out"] / site / "dataset" / "manifest.json").read_text())["params"]["composite"]
+        assert (written["attached_shadow_fraction"], written["shadow_strength"]) == (0.5, [0.2, 0.4])
+        assert written["border_cut_fraction"] == 0.2  # the others keep the builder's defaults
+    report = (bench["out"] / "report.md").read_text()
+    assert "attached_shadow_fraction=0.5, shadow_strength=[0.2, 0.4] |" in report
 
 
 def test_plan_actor_sources(tmp_path):

@@ -77,6 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "as before",
     )  # fmt: skip
     parser.add_argument(
+        "--composite", nargs="+", default=[], metavar="NAME=VALUE",
+        help="composite settings of dataset_builder.composite.CompositeConfig for this run, e.g. "
+        "border_cut_fraction=0 or brightness=0.3 shadow_strength=0.2,0.5 (one training lever changed on its own; "
+        "recorded in run.json and the report)",
+    )  # fmt: skip
+    parser.add_argument(
         "--plate-people", default=DEFAULT_PLATE_PEOPLE, metavar="NAME",
         help=f"segmenter that marks people in the frames an estimated plate is made from, so that a person "
         f"standing still most of the clip is left out (default {DEFAULT_PLATE_PEOPLE}; 'none': motion masking only)",
@@ -142,6 +148,7 @@ def parse_skip_first(text: str) -> bool | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataset_builder.composite import parse_overrides
     from humanseg.site_benchmark import SiteBenchmarkConfig, run_site_benchmark
     from humanseg.site_report import mean_over_sequences
     from humanseg.sizes import parse_size
@@ -155,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         perspective=args.perspective, plate_people=None if args.plate_people == 'none' else args.plate_people,
         baselines=tuple(args.baselines), skip_first=parse_skip_first(args.skip_first), fps=args.fps,
         device=args.device, overwrite=args.overwrite, drift=args.drift, site_scale=not args.no_site_scale,
-        site_actors=args.site_actors, fixed_plate=args.fixed_plate, plate_update_s=args.plate_update_s, **options,
+        site_actors=args.site_actors, fixed_plate=args.fixed_plate, plate_update_s=args.plate_update_s,
+        composite=parse_overrides(args.composite), **options,
     )  # fmt: skip
     out = run_site_benchmark(config, progress=not args.no_progress)
     results = out["results"]

@@ -14,7 +14,9 @@ show where the time goes.
 The site model: ``--checkpoint`` if given, else the default preset (``unet-fast-prior``) untrained, with the scene's
 plate. Its weights do not change its cost, and an untrained prior model outputs the plate difference, so plate
 completion sees person-shaped masks. Rows: the network alone (completion off) and with completion (the default).
-MediaPipe is skipped, with the reason, when its model file is not cached (nothing is downloaded). Not a test:
+MediaPipe is skipped, with the reason, when its model file is not cached (nothing is downloaded). Two more rows,
+``..., empty scene``: the site model and MOG2 on a clip of the plate with sensor noise (nobody in view, as most
+hours of a site's day), the site model's ratio to MOG2 on that clip. Not a test:
 run it on an idle machine; the load average is printed with the table and written to the JSON.
 
 ``--rss-minutes M``: instead, memory over a long clip: a generated 1280x720 clip of M minutes at ``--rss-fps``
@@ -97,38 +99,53 @@ def measure_size(size: tuple[int, int], n: int, checkpoint: str | None, folder: 
     frames, plate, source = load_frames(n, w, h)
     frames = frames[: n + WARMUP]
     assert plate is not None  # load_frames always gives the scene's plate
-    clip = folder / f"clip_{w}x{h}.mp4"
-    with H264Writer(clip, 25.0) as writer:
-        for f in frames[WARMUP:]:
-            writer.write(f)
-    builders: dict[str, Callable[[], Segmenter]] = {
-        "site model, network only": lambda: site_model(checkpoint, plate, folder, complete=False),
-        "site model, with completion": lambda: site_model(checkpoint, plate, folder, complete=True),
-        "mog2": lambda: create_segmenter("mog2"),
-        "plate-diff (given plate)": lambda: create_segmenter("plate-diff", plate=plate),
-        "mediapipe": lambda: create_segmenter("mediapipe"),
+    clip = _clip(folder / f"clip_{w}x{h}.mp4", frames[WARMUP:])
+    # An empty scene (the plate with sensor noise, through the codec like real footage): what most hours of a
+    # surveillance day look like, where the site model runs the plate test and no network.
+    rng = np.random.default_rng(0)
+    empty = [(plate + rng.normal(0.0, 2.0, plate.shape)).clip(0, 255).astype(np.uint8) for _ in frames]
+    empty_clip = _clip(folder / f"empty_{w}x{h}.mp4", empty[WARMUP:])
+    site = "site model, with completion"
+    # label -> (segmenter, frames, clip, the MOG2 row it is compared with)
+    cases: dict[str, tuple[Callable[[], Segmenter], list[np.ndarray], Path, str]] = {
+        "site model, network only": (lambda: site_model(checkpoint, plate, folder, complete=False), frames, clip, "mog2"),
+        site: (lambda: site_model(checkpoint, plate, folder, complete=True), frames, clip, "mog2"),
+        "mog2": (lambda: create_segmenter("mog2"), frames, clip, "mog2"),
+        "plate-diff (given plate)": (lambda: create_segmenter("plate-diff", plate=plate), frames, clip, "mog2"),
+        "mediapipe": (lambda: create_segmenter("mediapipe"), frames, clip, "mog2"),
+        f"{site}, empty scene": (lambda: site_model(checkpoint, plate, folder, complete=True), empty, empty_clip,
+                                 "mog2, empty scene"),  # fmt: skip
+        "mog2, empty scene": (lambda: create_segmenter("mog2"), empty, empty_clip, "mog2, empty scene"),
     }
     rows: dict[str, dict[str, Any]] = {}
-    for label, build in builders.items():
+    for label, (build, own_frames, own_clip, _) in cases.items():
         try:
             seg = build()
         except (ValueError, FileNotFoundError, ImportError, RuntimeError) as err:
             rows[label] = {"skipped": str(err).splitlines()[0][:160]}
             continue
         try:
-            seg_ms = segmenter_ms(seg, frames)
-            masks = end_to_end_ms(seg, clip, folder / "masks", masks_only=True)
-            everything = end_to_end_ms(seg, clip, folder / "all", masks_only=False)
+            seg_ms = segmenter_ms(seg, own_frames)
+            masks = end_to_end_ms(seg, own_clip, folder / "masks", masks_only=True)
+            everything = end_to_end_ms(seg, own_clip, folder / "all", masks_only=False)
         finally:
             seg.close()
         rows[label] = {"segmenter_ms": seg_ms, "masks_only_ms": masks, "all_outputs_ms": everything}
         print(f"  {w}x{h} {label}: {rows[label]}", file=sys.stderr, flush=True)
-    base = rows["mog2"]
-    for row in rows.values():
+    for label, row in rows.items():
+        base = rows[cases[label][3]]
         for key in ("segmenter_ms", "masks_only_ms", "all_outputs_ms"):
             if key in row:
                 row[key.replace("_ms", "_x_mog2")] = row[key] / base[key]
     return {"size": f"{w}x{h}", "frames": n, "source": source, "stages": stage_ms(clip, frames, folder), "rows": rows}
+
+
+def _clip(path: Path, frames: list[np.ndarray]) -> Path:
+    """``frames`` written to an H.264 clip at ``path`` (25 fps)."""
+    with H264Writer(path, 25.0) as writer:
+        for f in frames:
+            writer.write(f)
+    return path
 
 
 def resident_mb() -> float:

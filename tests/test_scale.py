@@ -213,6 +213,27 @@ def test_frame_without_change_runs_no_network() -> None:
     assert seg.segment(big_frame).max() > 0.5 and 1 <= sum(calls) <= 4  # the person: a few tiles, not the frame
 
 
+def test_whole_frame_without_a_person_sized_change_runs_no_network() -> None:
+    """The untiled path gates like the tiled one: a frame whose plate shows no change as tall as GATE_HEIGHT runs
+    no network (mask 0); in a batch only the frames with one go to the network."""
+    from humanseg.segmenters.segnet import GATE_HEIGHT
+
+    plate, frame, _, _ = _scene(np.random.default_rng(3))
+    seg = SegNetSegmenter.from_model(_prior_model(), plate)
+    assert not tiled(frame.shape[:2], seg.scale, seg.input_size)
+    short = plate.copy()
+    short[30 : 30 + GATE_HEIGHT - 1, 8:20] = (200, 60, 50)  # a change one pixel shorter than the gate
+    tall = plate.copy()
+    tall[30 - 1 : 30 + GATE_HEIGHT - 1, 8:20] = (200, 60, 50)  # the same, one pixel taller: the gate's height
+    calls: list[int] = []
+    net = seg._net
+    seg._net = lambda frames, plates: calls.append(len(frames)) or net(frames, plates)  # type: ignore[method-assign]
+    masks = seg.segment_batch([plate, short, frame, tall])
+    assert calls == [2]  # the person and the tall change, in one call
+    assert not masks[0].any() and not masks[1].any()
+    assert masks[2][12:40, 26:36].mean() > 0.5 and masks[3][29:41, 8:20].mean() > 0.5  # the prior: the plate rule
+
+
 def test_checkpoint_carries_the_working_scale_to_both_runtimes(tmp_path) -> None:
     pytest.importorskip("onnxruntime")
     plate, _, big_plate, big_frame = _scene(np.random.default_rng(2))

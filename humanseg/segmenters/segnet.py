@@ -82,6 +82,11 @@ TILE_MARGIN = 16
 #: third of the person's pixels are) that the network's low-resolution mask blurs away; a floor shadow reaches
 #: farther from the body.
 SHADOW_BAND = 2
+#: A frame resized whole to the network's input runs the network only when a change there is at least this many
+#: pixels tall: the composites place no one shorter than 14 px (dataset_builder's ``CompositeConfig.min_height``),
+#: so a shorter change is sensor noise, a plate error or a light flicker, not a person the model learnt to find.
+#: HallAndMonitor's empty first frames against its estimated plate show changes up to 9 px tall.
+GATE_HEIGHT = 12
 
 
 
@@ -308,10 +313,7 @@ class SegNetSegmenter(Segmenter):
             if want:
                 probs = self._tiled(part, own)
             else:
-                size = self.input_size
-                net_plates = None if own is None else [resize_image(p, size) for p in own]
-                probs = self._net([resize_image(f, size) for f in part], net_plates)
-                probs = [_resize_prob(p, f.shape[:2]) for p, f in zip(probs, part, strict=True)]
+                probs = self._whole(part, own)
             for i, p in zip(idx, probs, strict=True):
                 out[i] = p
         if self.complete:
@@ -320,6 +322,28 @@ class SegNetSegmenter(Segmenter):
         if self.maintained is not None:
             for p, f in zip(out, frames, strict=True):
                 self.maintained.update(f, p > 0.5)
+        return out
+
+    def _whole(self, frames: list[np.ndarray], plates: list[np.ndarray] | None) -> list[np.ndarray]:
+        """Person probability of each frame resized whole to the network's input (and its plate; ``None``: the
+        captured one). A frame whose plate shows no change of a person's height (:data:`GATE_HEIGHT`) runs no
+        network, as the tiled path runs no tile where nothing changed: there is no one to find, and an empty scene
+        costs the plate test, not the network."""
+        from humanseg.models import resize_image
+
+        size = self.input_size
+        small = [resize_image(f, size) for f in frames]
+        own = None if plates is None else [resize_image(p, size) for p in plates]
+        if self.plate is None:  # frame-only models: nothing says where people can be
+            run = list(range(len(frames)))
+        else:
+            compare = own if own is not None else [self._frame_plate(size)] * len(frames)
+            run = [i for i, (f, q) in enumerate(zip(small, compare, strict=True)) if _tallest_change(f, q) >= GATE_HEIGHT]
+        out = [np.zeros(f.shape[:2], np.float32) for f in frames]
+        if run:
+            probs = self._net([small[i] for i in run], None if own is None else [own[i] for i in run])
+            for i, prob in zip(run, probs, strict=True):
+                out[i] = _resize_prob(prob, frames[i].shape[:2])
         return out
 
     def _net(self, frames: list[np.ndarray], plates: list[np.ndarray] | None) -> np.ndarray:
@@ -573,15 +597,29 @@ def shadow_like(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
     return (ratio >= low) & (ratio <= high) & (chroma.max(axis=2) <= SHADOW_CHROMA)
 
 
-def _plate_changes(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
-    """Where tiles must run on a scaled frame: the raw plate distance over the rule's low end (probability above
-    0), without isolated pixels (the rule's own 3 x 3 opening: sensor noise), grown by :data:`TILE_MARGIN`."""
+def _plate_moved(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Where the frame differs from its plate at all: the raw plate distance over the rule's low end (probability
+    above 0), without isolated pixels (the rule's own 3 x 3 opening: sensor noise); ``uint8`` 0/1."""
     import cv2
 
     moved = (_TABLE[distance_codes(frame, plate, DEFAULT_RULE)] > 0).view(np.uint8)
-    moved = cv2.morphologyEx(moved, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return cv2.morphologyEx(moved, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+
+
+def _tallest_change(frame: np.ndarray, plate: np.ndarray) -> int:
+    """Height in pixels of the tallest connected change of :func:`_plate_moved` (0: none)."""
+    import cv2
+
+    n, _, stats, _ = cv2.connectedComponentsWithStats(_plate_moved(frame, plate), connectivity=8)
+    return int(stats[1:, cv2.CC_STAT_HEIGHT].max()) if n > 1 else 0
+
+
+def _plate_changes(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
+    """Where tiles must run on a scaled frame: :func:`_plate_moved` grown by :data:`TILE_MARGIN`."""
+    import cv2
+
     grow = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * TILE_MARGIN + 1,) * 2)
-    return cv2.dilate(moved, grow).view(bool)
+    return cv2.dilate(_plate_moved(frame, plate), grow).view(bool)
 
 
 def _onnx_network(model: Any, runtime: str | None, *, any_size: bool = False) -> Any:

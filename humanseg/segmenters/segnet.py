@@ -36,7 +36,8 @@ is larger than the network's input, the network runs on input-sized tiles of the
 a change (:func:`humanseg.scale.tile_origins`), the tile probabilities are pasted back (the maximum where tiles
 overlap, 0 where none ran) and resized to the frame; a frame without change runs no network. People then reach the
 network at the size its composites showed them, whatever the camera's resolution. Otherwise (or without a working
-scale, or ``tiles=False``) the whole frame is resized to the input as before. Completion's morphology radii follow
+scale, or ``tiles=False``) the whole frame is resized to the input as before, and runs the network only when the
+plate shows a change of a person's height there (:data:`GATE_HEIGHT`). Completion's morphology radii follow
 the working scale (:func:`humanseg.scale.radii_height`). ``tile_fit`` (opt-in, to be measured): each change gets one
 tile of its own size rounded up to the network's multiple (:func:`humanseg.scale.fitted_tiles`) instead of an
 input-sized one, tiles of one size batched together; ONNX Runtime then runs a graph that takes any size.

@@ -96,6 +96,13 @@ def _plate_setting(s: dict[str, Any]) -> str:
     return f"follows the site: light compensation, update time {s['plate_update_s']:g} s at {s['fps']:g} fps"
 
 
+def _composite_flag(settings: dict[str, Any]) -> str:
+    """The run's composite settings as the ``--composite`` flag that sets them (empty: the builder's defaults)."""
+    items = (settings.get("composite") or {}).items()
+    text = [f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}" for k, v in items]
+    return f", `--composite {' '.join(text)}`" if text else ""
+
+
 def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> str:
     """The human-readable report: settings, a table per sequence with its winner, the mean over sequences."""
     from humanseg.models import get_preset
@@ -138,8 +145,7 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
         ),  # fmt: skip
         "| estimated plates | temporal median of the input frames, "
         + (f"people marked by {s['plate_people']} left out |" if s.get("plate_people") else "motion masking only |"),
-        f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']}"
-        + "".join(f", {k}={v}" for k, v in (s.get("composite") or {}).items()) + " |",
+        f"| composites | {s['count']} per sequence, size {size}, seed {s['seed']}{_composite_flag(s)} |",
         f"| perspective | {perspective} |",
         f"| site scale | {site_scale} |",
         f"| site actors | {site_actors} |",

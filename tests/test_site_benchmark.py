@@ -421,7 +421,7 @@ def test_composite_settings_reach_the_dataset_run_json_and_report(bench):
         assert (written["attached_shadow_fraction"], written["shadow_strength"]) == (0.5, [0.2, 0.4])
         assert written["border_cut_fraction"] == 0.2  # the others keep the builder's defaults
     report = (bench["out"] / "report.md").read_text()
-    assert "attached_shadow_fraction=0.5, shadow_strength=[0.2, 0.4] |" in report
+    assert "seed 0, `--composite attached_shadow_fraction=0.5 shadow_strength=0.2,0.4` |" in report
 
 
 def test_plan_actor_sources(tmp_path):

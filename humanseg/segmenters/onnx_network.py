@@ -5,7 +5,9 @@ other jobs, 2026-11-30): ONNX Runtime 14-19 ms/frame at best (batches of 1 to 8)
 channels_last or not; under load from other processes ONNX Runtime's median stayed near 40 ms while torch's
 OpenMP threads, stalled at their barriers, went to 100-700 ms. ``torch.compile`` (inductor) matched ONNX Runtime
 (28.5 vs 26.8 ms/frame in a loaded run) but costs 7-45 s of compiling in every process and a C++ toolchain, so
-ONNX Runtime is kept. The graph gives torch's probabilities within 1e-6.
+ONNX Runtime is kept. The graph gives torch's probabilities within 1e-6. Its int8 quantisations (ONNX Runtime's
+static QDQ and QOperator formats, dynamic) ran slower than float32 on this AVX-512 VNNI CPU (7.1-7.6 against
+6.7-6.9 ms/frame, the same graph, 2 threads, idle, 2026-12-01), so the graph stays float32.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from bench.bench_segmenters import WARMUP as LOADED_WARMUP  # noqa: E402
 from bench.bench_segmenters import load_frames  # noqa: E402
 from humanseg.segment import batch_size_of, segment_frames, segment_video  # noqa: E402
 from humanseg.segmenters import Segmenter, create_segmenter  # noqa: E402
@@ -96,8 +97,8 @@ def stage_ms(clip: Path, frames: list[np.ndarray], out: Path) -> dict[str, float
 
 def measure_size(size: tuple[int, int], n: int, checkpoint: str | None, folder: Path) -> dict[str, Any]:
     w, h = size
-    frames, plate, source = load_frames(n, w, h)
-    frames = frames[: n + WARMUP]
+    # load_frames adds its own warm-up frames: ask for enough that n frames remain after this script's WARMUP
+    frames, plate, source = load_frames(n + WARMUP - LOADED_WARMUP, w, h)
     assert plate is not None  # load_frames always gives the scene's plate
     clip = _clip(folder / f"clip_{w}x{h}.mp4", frames[WARMUP:])
     # An empty scene (the plate with sensor noise, through the codec like real footage): what most hours of a

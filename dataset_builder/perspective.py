@@ -74,6 +74,10 @@ class PerspectiveModel:
         if np.ptp(rows) < 1:
             raise ValueError(f"reference feet rows must differ (got rows {rows.tolist()}); measure a near and a far person")
         slope, intercept = np.polyfit(rows, heights, 1)
+        # Equal heights give a slope of +-1e-17 from the least-squares solver, its sign depending on the CPU's
+        # BLAS: a flat model is slope 0, not a 'negative slope' error on some machines.
+        if abs(slope) < 1e-9 * max(1.0, float(np.abs(heights).max())):
+            slope, intercept = 0.0, float(np.mean(heights))
         return cls(float(slope), float(intercept), int(image_height), "references")
 
     @classmethod

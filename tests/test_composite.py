@@ -41,6 +41,10 @@ def test_perspective_model_from_references_parse_and_scale():
     assert doubled.height_at(200) == pytest.approx(100)  # same person, twice the pixels
     lo, hi = m.row_range(min_height=10, max_row=119)
     assert lo == pytest.approx(20) and hi == 119
+    # Two people of one height: a flat model (slope exactly 0), whatever sign the solver's rounding gives.
+    flat = PerspectiveModel.parse("10:20,40:20", 120)
+    assert (flat.slope, flat.intercept) == (0.0, 20.0) and flat.height_at(119) == 20.0
+    assert PerspectiveModel.from_references([(10, 20), (40, 20), (90, 20)], 120).slope == 0.0
 
 
 @pytest.mark.parametrize("spec,match", [

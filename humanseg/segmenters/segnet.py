@@ -33,8 +33,9 @@ HallAndMonitor, whose labels leave the floor shadows out, completing shrunk true
 
 The site's working scale (:mod:`humanseg.scale`; the checkpoint's, from its dataset): when the frame at that scale
 is larger than the network's input, the network runs on input-sized tiles of the scaled frame where the plate shows
-a change (:func:`humanseg.scale.tile_origins`), the tile probabilities are pasted back (the maximum where tiles
-overlap, 0 where none ran) and resized to the frame; a frame without change runs no network. People then reach the
+a change (:func:`humanseg.scale.tile_origins`), the tile probabilities are pasted back (blended where tiles
+overlap, each weighted down near its edges inside the frame: :func:`humanseg.scale.tile_weights`; 0 where none
+ran) and resized to the frame; a frame without change runs no network. People then reach the
 network at the size its composites showed them, whatever the camera's resolution. Otherwise (or without a working
 scale, or ``tiles=False``) the whole frame is resized to the input as before, and runs the network only when the
 plate shows a change of a person's height there (:data:`GATE_HEIGHT`). Completion's morphology radii follow
@@ -52,7 +53,7 @@ import numpy as np
 
 from humanseg.maintained_plate import DEFAULT_UPDATE_S, MaintainedPlate
 from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
-from humanseg.scale import fitted_tiles, pad_to_tile, radii_height, tile_origins, tiled, working_size
+from humanseg.scale import fitted_tiles, pad_to_tile, radii_height, tile_origins, tile_weights, tiled, working_size
 from humanseg.segmenters.base import Segmenter, load_rgb, validate_frame
 
 # A plate-difference blob joins the mask when the network covers at least this share of it: a light change or
@@ -90,12 +91,12 @@ SHADOW_BAND = 2
 GATE_HEIGHT = 12
 
 
-
 def site_label(model: str) -> str:
     """The one name a trained site model has in every table, caption and file name: ``site:<model>``, where
     ``<model>`` is the run (``site/run`` in the app, the run folder on the command line) or, in the site
     benchmark, the preset it trained."""
     return f"site:{model}"
+
 
 class SegNetSegmenter(Segmenter):
     """Person probability from a trained checkpoint (``name = "segnet"``).
@@ -114,7 +115,9 @@ class SegNetSegmenter(Segmenter):
     models without a working scale do). ``tile_fit``: on the tiled path, each change gets one tile of its own
     size (:func:`humanseg.scale.fitted_tiles`, multiples of the network's downsampling) instead of an input-sized
     one: less compute per person; off by default until measured against input-sized tiles on the same models
-    (bench/ablate_site_model.py). ``shadow_rule``: shadow-like pixels stay out of completion.
+    (bench/ablate_site_model.py). ``tile_blend``: overlapping tiles are blended, each weighted down near its
+    edges inside the frame (:func:`humanseg.scale.tile_weights`); ``False``: their maximum, as before.
+    ``shadow_rule``: shadow-like pixels stay out of completion.
     ``captured_light`` (with ``follow_plate``): the network sees the frame and its plate mapped back to the
     captured plate's light (:meth:`MaintainedPlate.in_captured_light`), the light its composites were made in.
     """
@@ -144,6 +147,7 @@ class SegNetSegmenter(Segmenter):
         shadow_rule: bool = True,
         tile_fit: bool = False,
         captured_light: bool = True,
+        tile_blend: bool = True,
     ) -> None:
         import torch
 
@@ -161,7 +165,9 @@ class SegNetSegmenter(Segmenter):
         model.to(memory_format=torch.channels_last)
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, plates, plate_update_s, fps, captured_light)
-        self._scaling(working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule, tile_fit)
+        self._scaling(
+            working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule, tile_fit, tile_blend
+        )
         # Fitted tiles come in several sizes: then the graph takes any height and width.
         self._onnx = _onnx_network(model, runtime, any_size=self.tile_fit)
         self.checkpoint = Path(checkpoint)
@@ -183,6 +189,7 @@ class SegNetSegmenter(Segmenter):
         working_scale: float | None = None,
         shadow_rule: bool = True,
         tile_fit: bool = False,
+        tile_blend: bool = True,
     ) -> SegNetSegmenter:
         """Wrap an in-memory network (e.g. during training, for validation on real sequences).
 
@@ -194,7 +201,7 @@ class SegNetSegmenter(Segmenter):
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, None, plate_update_s, fps)
-        self._scaling(working_scale, True, shadow_rule, tile_fit)
+        self._scaling(working_scale, True, shadow_rule, tile_fit, tile_blend)
         self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
@@ -246,12 +253,15 @@ class SegNetSegmenter(Segmenter):
         self.stateful = self.follow_plate
         self.maintained: MaintainedPlate | None = None
 
-    def _scaling(self, working_scale: float | None, tiles: bool, shadow_rule: bool, tile_fit: bool) -> None:
+    def _scaling(
+        self, working_scale: float | None, tiles: bool, shadow_rule: bool, tile_fit: bool, tile_blend: bool
+    ) -> None:
         if working_scale is not None and not working_scale > 0:
             raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
         self.working_scale = None if working_scale is None else float(working_scale)
         self.tiles = bool(tiles)
         self.tile_fit = bool(tile_fit)
+        self.tile_blend = bool(tile_blend)
         self.shadow_rule = bool(shadow_rule)
         self._tile_plates: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> padded plate at working scale
 
@@ -294,8 +304,6 @@ class SegNetSegmenter(Segmenter):
         return out
 
     def _run(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        from humanseg.models import resize_image
-
         plates = self._compensated(frames) if self.follow_plate else None
         # The network sees frame and plate in the captured plate's light (its composites' light); completion
         # compares the frame with the plate compensated to the frame's light.
@@ -339,7 +347,9 @@ class SegNetSegmenter(Segmenter):
             run = list(range(len(frames)))
         else:
             compare = own if own is not None else [self._frame_plate(size)] * len(frames)
-            run = [i for i, (f, q) in enumerate(zip(small, compare, strict=True)) if _tallest_change(f, q) >= GATE_HEIGHT]
+            run = [
+                i for i, (f, q) in enumerate(zip(small, compare, strict=True)) if _tallest_change(f, q) >= GATE_HEIGHT
+            ]
         out = [np.zeros(f.shape[:2], np.float32) for f in frames]
         if run:
             probs = self._net([small[i] for i in run], None if own is None else [own[i] for i in run])
@@ -395,21 +405,31 @@ class SegNetSegmenter(Segmenter):
                 tile_frames.append(small[y : y + th, x : x + tw])
                 if plate is not None:
                     tile_plates.append(plate[y : y + th, x : x + tw])
-            canvases.append((np.zeros(small.shape[:2], np.float32), pad, size))
+            # Probability times weight, and the weights: tiles are blended (or, without tile_blend, the maximum).
+            canvases.append((np.zeros((2, *small.shape[:2]), np.float32), pad, size))
         sizes: dict[tuple[int, int], list[int]] = {}  # tile (height, width) -> its crops, in order
         for i, crop in enumerate(crops):
             sizes.setdefault(crop[3:], []).append(i)
         for same in sizes.values():
             for j in range(0, len(same), self.batch_size):
                 part = same[j : j + self.batch_size]
-                probs = self._net([tile_frames[i] for i in part], [tile_plates[i] for i in part] if tile_plates else None)
+                probs = self._net(
+                    [tile_frames[i] for i in part], [tile_plates[i] for i in part] if tile_plates else None
+                )
                 for prob, i in zip(probs, part, strict=True):
                     k, y, x, th, tw = crops[i]
-                    window = canvases[k][0][y : y + th, x : x + tw]
-                    np.maximum(window, prob, out=window)
+                    acc, weights = canvases[k][0][:, y : y + th, x : x + tw]
+                    if self.tile_blend:
+                        weight = tile_weights((y, x), (th, tw), canvases[k][0].shape[1:])
+                        acc += weight * prob
+                        weights += weight
+                    else:
+                        np.maximum(acc, prob, out=acc)
         out = []
         for (canvas, (top, left), (h, w)), frame in zip(canvases, frames, strict=True):
-            out.append(_resize_prob(canvas[top : top + h, left : left + w], frame.shape[:2]))
+            acc, weights = canvas[:, top : top + h, left : left + w]
+            prob = np.divide(acc, weights, out=np.zeros_like(acc), where=weights > 0) if self.tile_blend else acc
+            out.append(_resize_prob(prob, frame.shape[:2]))
         return out
 
     def _working_plate(self, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
@@ -448,7 +468,9 @@ class SegNetSegmenter(Segmenter):
         prob = self._onnx.predict(x, plate)
         if self.flip_tta:  # the plate mirrored with the frame
             flipped = np.ascontiguousarray(x[..., ::-1])
-            mirrored = np.ascontiguousarray(own[..., ::-1]) if own is not None else self._onnx_plate(len(x), mirrored=True)
+            mirrored = (
+                np.ascontiguousarray(own[..., ::-1]) if own is not None else self._onnx_plate(len(x), mirrored=True)
+            )
             prob = 0.5 * (prob + self._onnx.predict(flipped, mirrored)[..., ::-1])
         return prob
 
@@ -517,7 +539,9 @@ class SegNetSegmenter(Segmenter):
         # One dilation both grows it and takes the maximum over each step x step cell (its anchor at the radius).
         step = max(1, shape[0] // 240)
         size = 2 * r_close + step
-        changed = cv2.dilate((codes >= _HALF_CODE).view(np.uint8), np.ones((size, size), np.uint8), anchor=(r_close,) * 2)
+        changed = cv2.dilate(
+            (codes >= _HALF_CODE).view(np.uint8), np.ones((size, size), np.uint8), anchor=(r_close,) * 2
+        )
         n, cells, boxes, _ = cv2.connectedComponentsWithStats(changed[::step, ::step], connectivity=8)
         held = cv2.dilate(person.view(np.uint8), np.ones((step, step), np.uint8), anchor=(0, 0))[::step, ::step]
         touched = np.flatnonzero(np.bincount(cells[held.view(bool)], minlength=n)[1:]) + 1
@@ -549,7 +573,9 @@ class SegNetSegmenter(Segmenter):
             if self.shadow_rule:  # the network's own mask and the band along its edge are never cut
                 y1, x1 = min(y + bh + reach, h), min(x + bw + reach, w)
                 band = max(1, SHADOW_BAND * r_close)  # <= reach: the crop's margin holds every mask pixel it sees
-                near = cv2.dilate(person[y0:y1, x0:x1].view(np.uint8), _disc(band))[y - y0 : y - y0 + bh, x - x0 : x - x0 + bw]
+                near = cv2.dilate(person[y0:y1, x0:x1].view(np.uint8), _disc(band))[
+                    y - y0 : y - y0 + bh, x - x0 : x - x0 + bw
+                ]
                 added &= ~(shadow_like(frame[inner], plate[inner]) & ~near.view(bool))
             np.maximum(out[inner], np.where(added, diff, 0.0), out=out[inner])
         return out
@@ -593,7 +619,9 @@ def shadow_like(frame: np.ndarray, plate: np.ndarray) -> np.ndarray:
     f, p = frame.astype(np.float32), plate.astype(np.float32)
     luma = np.array([0.299, 0.587, 0.114], np.float32)
     ratio = (f @ luma) / np.maximum(p @ luma, 1.0)
-    chroma = np.abs(f / np.maximum(f.sum(axis=2, keepdims=True), 1.0) - p / np.maximum(p.sum(axis=2, keepdims=True), 1.0))
+    chroma = np.abs(
+        f / np.maximum(f.sum(axis=2, keepdims=True), 1.0) - p / np.maximum(p.sum(axis=2, keepdims=True), 1.0)
+    )
     low, high = SHADOW_DARKENING
     return (ratio >= low) & (ratio <= high) & (chroma.max(axis=2) <= SHADOW_CHROMA)
 

@@ -8,6 +8,7 @@ first-frame rule as the benchmark, the plate that follows the site as in the ben
 ``tiles=False`` (the whole frame resized to the network's input, as before the working scale; only where the
 site is tiled), ``tile_fit=True`` (tiles of each change's own size, the cheaper candidate; tiled sites only),
 ``tile_blend=False`` (overlapping tiles merged by their maximum, as before the blend; tiled sites only),
+``tile_overlap=64`` (input-sized tiles over a change share at least 64 px, so the blend has room at every seam),
 ``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``complete=False`` (the
 network alone), ``captured_light=False`` (the network sees the frame in its own light, the plate compensated to
 it); and with ``flip_tta=True`` (the mirrored frame averaged in, a candidate lever). ``--drift``: each sequence's
@@ -38,6 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "whole frame (no tiles)": {"tiles": False},
     "tiles fitted to the changes": {"tile_fit": True},
     "tiles merged by their maximum": {"tile_blend": False},
+    "tiles overlapping by 64 px": {"tile_overlap": 64},
     "no shadow rule": {"shadow_rule": False},
     "network alone": {"complete": False},
     "network in the frame's light": {"captured_light": False},
@@ -74,7 +76,7 @@ def ablate(
                 for variant, options in VARIANTS.items():
                     if variants and variant not in variants:
                         continue
-                    if {"tiles", "tile_fit", "tile_blend"} & options.keys() and not tiled:
+                    if {"tiles", "tile_fit", "tile_blend", "tile_overlap"} & options.keys() and not tiled:
                         continue  # the same masks as the default: the site runs whole frames anyway
                     seg = create_segmenter("segnet", checkpoint=checkpoint, fps=fps, **options)
                     try:

@@ -74,19 +74,22 @@ def radii_height(frame_hw: tuple[int, int], scale: float | None, input_size: tup
     return max(1, round(REFERENCE_HEIGHT / scale))
 
 
-def tile_origins(changed: np.ndarray, tile_hw: tuple[int, int]) -> list[tuple[int, int]]:
+def tile_origins(changed: np.ndarray, tile_hw: tuple[int, int], overlap: int = 0) -> list[tuple[int, int]]:
     """Top-left corners (row, column) of ``tile_hw`` tiles that cover every True pixel of ``changed`` (H x W).
 
     Each connected component's bounding box (boxes that overlap merged into one) is covered by a regular grid of
     the fewest tiles, spread evenly over it (a box smaller than a tile gets one tile centred on it), kept inside
-    the frame. More tiles than a grid over the whole frame: that grid. On a side where the frame is smaller than
-    a tile the corner is 0: the caller pads the frame to the tile (see :func:`pad_to_tile`)."""
+    the frame, neighbours sharing at least ``overlap`` px where the frame leaves room. More tiles than a grid over
+    the whole frame: that grid. On a side where the frame is smaller than a tile the corner is 0: the caller pads
+    the frame to the tile (see :func:`pad_to_tile`)."""
     th, tw = _checked(changed, tile_hw)
+    if not 0 <= overlap < min(th, tw):
+        raise ValueError(f"overlap must be 0 to {min(th, tw) - 1} px (less than a tile's side), got {overlap}")
     h, w = changed.shape
     origins: set[tuple[int, int]] = set()
     for x0, y0, x1, y1 in _boxes(changed):
-        origins.update((y, x) for y in _spread(y0, y1, th, h) for x in _spread(x0, x1, tw, w))
-    whole = [(y, x) for y in _spread(0, h, th, h) for x in _spread(0, w, tw, w)]
+        origins.update((y, x) for y in _spread(y0, y1, th, h, overlap) for x in _spread(x0, x1, tw, w, overlap))
+    whole = [(y, x) for y in _spread(0, h, th, h, overlap) for x in _spread(0, w, tw, w, overlap)]
     return whole if len(origins) > len(whole) else sorted(origins)
 
 
@@ -189,14 +192,15 @@ def _merged(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int,
     return boxes
 
 
-def _spread(start: int, end: int, tile: int, size: int) -> list[int]:
+def _spread(start: int, end: int, tile: int, size: int, overlap: int = 0) -> list[int]:
     """Tile starts covering ``[start, end)`` on an axis of ``size`` px: the fewest tiles, evenly spaced (spacing
-    <= tile, so no gap), inside ``[0, size - tile]`` (0 when the axis is shorter than a tile)."""
+    <= tile - overlap, so no gap and neighbours share ``overlap`` px), inside ``[0, size - tile]`` (0 when the axis
+    is shorter than a tile)."""
     last = max(0, size - tile)
     length = end - start
     if length <= tile:
         return [min(max(start + (length - tile) // 2, 0), last)]
-    count = math.ceil(length / tile)
+    count = math.ceil((length - overlap) / (tile - overlap))
     return sorted({min(max(round(start + i * (length - tile) / (count - 1)), 0), last) for i in range(count)})
 
 

@@ -307,3 +307,13 @@ def test_overlapping_tiles_drop_what_one_tile_marks_at_its_inner_edge() -> None:
         marked[blend] = np.flatnonzero(seg.segment(frame).min(axis=0) > 0.5).tolist()
     assert marked[True] == [0, 1, 2, 97, 98, 99]
     assert marked[False] == [0, 1, 2, 36, 37, 38, 61, 62, 63, 97, 98, 99]
+
+
+def test_tiles_over_a_change_share_the_overlap_asked_for() -> None:
+    changed = np.zeros((48, 128), bool)
+    changed[10:30, :] = True  # as wide as two tiles exactly
+    assert tile_origins(changed, TILE) == [(0, 0), (0, 64)]  # abutting: no pixel seen by both
+    # 16 px shared: ceil((128 - 16) / (64 - 16)) = 3 tiles, evenly spread, 32 px shared by each pair.
+    assert tile_origins(changed, TILE, overlap=16) == [(0, 0), (0, 32), (0, 64)]
+    with pytest.raises(ValueError, match="overlap"):
+        tile_origins(changed, TILE, overlap=48)

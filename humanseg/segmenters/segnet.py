@@ -117,6 +117,7 @@ class SegNetSegmenter(Segmenter):
     one: less compute per person; off by default until measured against input-sized tiles on the same models
     (bench/ablate_site_model.py). ``tile_blend``: overlapping tiles are blended, each weighted down near its
     edges inside the frame (:func:`humanseg.scale.tile_weights`); ``False``: their maximum, as before.
+    ``tile_overlap``: input-sized tiles spread over a change share at least this many px (working scale).
     ``shadow_rule``: shadow-like pixels stay out of completion.
     ``captured_light`` (with ``follow_plate``): the network sees the frame and its plate mapped back to the
     captured plate's light (:meth:`MaintainedPlate.in_captured_light`), the light its composites were made in.
@@ -148,6 +149,7 @@ class SegNetSegmenter(Segmenter):
         tile_fit: bool = False,
         captured_light: bool = True,
         tile_blend: bool = True,
+        tile_overlap: int = 0,
     ) -> None:
         import torch
 
@@ -166,7 +168,12 @@ class SegNetSegmenter(Segmenter):
         self._setup(model, plate if plate is not None else info.plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, plates, plate_update_s, fps, captured_light)
         self._scaling(
-            working_scale if working_scale is not None else info.working_scale, tiles, shadow_rule, tile_fit, tile_blend
+            working_scale if working_scale is not None else info.working_scale,
+            tiles,
+            shadow_rule,
+            tile_fit,
+            tile_blend,
+            tile_overlap,
         )
         # Fitted tiles come in several sizes: then the graph takes any height and width.
         self._onnx = _onnx_network(model, runtime, any_size=self.tile_fit)
@@ -254,7 +261,13 @@ class SegNetSegmenter(Segmenter):
         self.maintained: MaintainedPlate | None = None
 
     def _scaling(
-        self, working_scale: float | None, tiles: bool, shadow_rule: bool, tile_fit: bool, tile_blend: bool
+        self,
+        working_scale: float | None,
+        tiles: bool,
+        shadow_rule: bool,
+        tile_fit: bool,
+        tile_blend: bool,
+        tile_overlap: int = 0,
     ) -> None:
         if working_scale is not None and not working_scale > 0:
             raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
@@ -262,6 +275,7 @@ class SegNetSegmenter(Segmenter):
         self.tiles = bool(tiles)
         self.tile_fit = bool(tile_fit)
         self.tile_blend = bool(tile_blend)
+        self.tile_overlap = int(tile_overlap)
         self.shadow_rule = bool(shadow_rule)
         self._tile_plates: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> padded plate at working scale
 
@@ -399,7 +413,7 @@ class SegNetSegmenter(Segmenter):
             if self.tile_fit:
                 boxes = fitted_tiles(changed, tile, multiple=multiple)
             else:
-                boxes = [(y, x, *tile) for y, x in tile_origins(changed, tile)]
+                boxes = [(y, x, *tile) for y, x in tile_origins(changed, tile, self.tile_overlap)]
             for y, x, th, tw in boxes:
                 crops.append((k, y, x, th, tw))
                 tile_frames.append(small[y : y + th, x : x + tw])

@@ -317,3 +317,6 @@ def test_tiles_over_a_change_share_the_overlap_asked_for() -> None:
     assert tile_origins(changed, TILE, overlap=16) == [(0, 0), (0, 32), (0, 64)]
     with pytest.raises(ValueError, match="overlap"):
         tile_origins(changed, TILE, overlap=48)
+    # The segmenter says so when it is built, not at its first tiled frame.
+    with pytest.raises(ValueError, match="tile_overlap must be 0 to 47 px"):
+        SegNetSegmenter.from_model(_prior_model(), np.zeros((48, 64, 3), np.uint8), working_scale=1.0, tile_overlap=48)

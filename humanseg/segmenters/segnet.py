@@ -197,6 +197,7 @@ class SegNetSegmenter(Segmenter):
         shadow_rule: bool = True,
         tile_fit: bool = False,
         tile_blend: bool = True,
+        tile_overlap: int = 0,
     ) -> SegNetSegmenter:
         """Wrap an in-memory network (e.g. during training, for validation on real sequences).
 
@@ -208,7 +209,7 @@ class SegNetSegmenter(Segmenter):
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, None, plate_update_s, fps)
-        self._scaling(working_scale, True, shadow_rule, tile_fit, tile_blend)
+        self._scaling(working_scale, True, shadow_rule, tile_fit, tile_blend, tile_overlap)
         self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
@@ -267,10 +268,16 @@ class SegNetSegmenter(Segmenter):
         shadow_rule: bool,
         tile_fit: bool,
         tile_blend: bool,
-        tile_overlap: int = 0,
+        tile_overlap: int,
     ) -> None:
         if working_scale is not None and not working_scale > 0:
             raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
+        side = min(self.input_size)
+        if not 0 <= tile_overlap < side:
+            raise ValueError(
+                f"tile_overlap must be 0 to {side - 1} px (less than the network input's shorter side), got "
+                f"{tile_overlap!r}"
+            )
         self.working_scale = None if working_scale is None else float(working_scale)
         self.tiles = bool(tiles)
         self.tile_fit = bool(tile_fit)

@@ -4,8 +4,9 @@ One sample = a plate of the fixed camera's empty scene, 0..K people pasted on it
 drawn back to front, with the realism that decides whether a model trained on composites transfers to real
 footage of the site: colours pulled towards the local background, feathered edges, the camera's blur, noise and
 JPEG artefacts, soft cast shadows (background in the mask, as CDnet scores them), and small jitter of the
-background (exposure, colour, a pixel or two of shift, local lighting changes) so a model conditioned on the plate
-cannot rely on exact pixel differences. Hard negatives: images with no person, shadows with no person.
+background (exposure, colour, local lighting changes; a pixel or two of shift only for a camera that shakes) so a
+model conditioned on the plate cannot rely on exact pixel differences. Hard negatives: images with no person,
+shadows with no person.
 
 Every random choice for sample ``i`` comes from generators seeded with ``(seed, i)``, so a sample does not depend
 on the order samples are made in (resume, parallel workers).
@@ -58,7 +59,11 @@ class CompositeConfig:
     brightness: float = 0.08  # global gain U(1 - b, 1 + b)
     contrast: float = 0.08  # global contrast U(1 - c, 1 + c) around mid grey
     colour_gain: float = 0.04  # per-channel gain U(1 - g, 1 + g) (white balance drift)
-    shift_px: int = 2  # background shift U{-s..s} px in x and y (camera vibration vs the plate)
+    # Background shift U{-s..s} px in x and y (camera vibration against the plate). Off by default: a fixed
+    # camera's frames are registered with its plate, and a model trained on shifted composites learns that
+    # plate differences along edges are noise, so it vetoes real people standing in cluttered parts of the
+    # scene (HallAndMonitor's distant person). For a camera that shakes: `--composite shift_px=2` (builder CLI).
+    shift_px: int = 0
     lighting_probability: float = 0.2  # images with a smooth local lighting change (clouds, lamps)
     lighting_strength: float = 0.15  # max relative gain change of the lighting field
     flip: bool = True  # mirror each person with probability 0.5
@@ -82,6 +87,8 @@ class CompositeConfig:
             lo, hi = getattr(self, name)
             if not 0.0 <= lo <= hi <= 1.0:
                 raise ValueError(f"{name} must be a range within [0, 1] (share of light removed), got {(lo, hi)}")
+        if self.shift_px < 0:
+            raise ValueError(f"shift_px must be >= 0 (0: the background registered with the plate), got {self.shift_px}")
         if self.camera_blur[0] < 1.0:
             raise ValueError(f"camera_blur factors must be >= 1, got {self.camera_blur}")
 

@@ -152,6 +152,30 @@ def test_camera_noise_and_jitter_change_the_background_but_not_by_much():
     assert c.sample(0).mask.max() == 0
 
 
+def _offset(image: np.ndarray, plate: np.ndarray) -> tuple[int, int]:
+    """(dy, dx) in whole px by which ``image``'s scene is shifted against ``plate`` (phase correlation: blind to the
+    composites' global light and colour changes)."""
+    import cv2
+
+    grey = [cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32) for a in (plate, image)]
+    (dx, dy), _ = cv2.phaseCorrelate(*grey)
+    return round(dy), round(dx)
+
+
+def test_background_stays_registered_with_the_plate_unless_the_camera_shakes():
+    # A fixed camera's frames line up with its plate: a model trained on shifted composites learns to ignore plate
+    # differences along edges, and with them real people standing in cluttered parts of the scene.
+    plate = background(H, W)
+    still = _compositor(config=CompositeConfig(max_actors=0, lighting_probability=0.0), plates=[plate])
+    assert CompositeConfig().shift_px == 0
+    assert all(_offset(still.sample(i).image, plate) == (0, 0) for i in range(8))
+    shaking = _compositor(config=CompositeConfig(max_actors=0, lighting_probability=0.0, shift_px=2), plates=[plate])
+    offsets = {_offset(shaking.sample(i).image, plate) for i in range(8)}
+    assert len(offsets) > 2 and max(max(abs(dy), abs(dx)) for dy, dx in offsets) <= 2
+    with pytest.raises(ValueError, match="shift_px must be >= 0"):
+        CompositeConfig(shift_px=-1)
+
+
 def test_empty_images_and_people_counts():
     c = _compositor(config=CompositeConfig(max_actors=3, empty_fraction=0.3))
     counts = [c.plan(i).actors for i in range(300)]

@@ -62,7 +62,8 @@ class CompositeConfig:
     # Background shift U{-s..s} px in x and y (camera vibration against the plate). Off by default: a fixed
     # camera's frames are registered with its plate, and a model trained on shifted composites learns that
     # plate differences along edges are noise, so it vetoes real people standing in cluttered parts of the
-    # scene (HallAndMonitor's distant person). For a camera that shakes: `--composite shift_px=2` (builder CLI).
+    # scene (HallAndMonitor's distant person). For a camera that shakes: `python -m dataset_builder build ...
+    # --composite shift_px=2` (or site-benchmark's --composite).
     shift_px: int = 0
     lighting_probability: float = 0.2  # images with a smooth local lighting change (clouds, lamps)
     lighting_strength: float = 0.15  # max relative gain change of the lighting field

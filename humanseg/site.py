@@ -353,6 +353,7 @@ def build_site_dataset(
     *,
     seed: int = 0,
     perspective: str | None = "auto",
+    shake_px: int = 0,
     progress: bool = False,
 ) -> Path:
     """Composite the site's plates and the silhouette ``sets`` into a new dataset; returns its folder.
@@ -362,9 +363,15 @@ def build_site_dataset(
     the composites are windows of the model's input size unless ``size`` is given.
     ``perspective``: ``"auto"`` (or empty) is the site scale's fitted perspective, else (too few people in the
     clip, or no clip) fitted from harvested silhouettes; or two reference people ``ROW:HEIGHT,ROW:HEIGHT``.
+    ``shake_px``: each composite's background is shifted against its plate by up to this many pixels (a camera
+    that shakes or sways); 0, a fixed camera, keeps them registered as its frames are with its plate.
     A finished dataset of the same name is refused; an interrupted one resumes (same inputs) or is replaced.
     """
     from dataset_builder.build import build_dataset
+    from dataset_builder.composite import CompositeConfig
+
+    if not isinstance(shake_px, int) or shake_px < 0:
+        raise ValueError(f"Camera shake must be a whole number of pixels >= 0 (0: a fixed camera), got {shake_px!r}")
 
     if not site.plates():
         raise ValueError(
@@ -392,6 +399,7 @@ def build_site_dataset(
         seed=seed,
         perspective=scale.perspective(references) if scale is not None else references,
         working_scale=scale.build_scale(size) if scale is not None else None,
+        config=CompositeConfig(shift_px=shake_px),
         workers=build_workers(count),
         overwrite=True,
         progress=progress,

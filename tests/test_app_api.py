@@ -115,7 +115,7 @@ def test_harvest_from_the_site_clip(client, site, app_server):
 
 @pytest.fixture(scope="module")
 def dataset(client, site, app_server) -> Path:
-    result = overview(client.predict(SITE, "tiny", ["actor-masks"], 8, 48, 64, 0, "auto", api_name="/build_dataset"))
+    result = overview(client.predict(SITE, "tiny", ["actor-masks"], 8, 48, 64, 0, "auto", 0, api_name="/build_dataset"))
     assert result["train_dataset"]["value"] == "tiny"
     return app_server.workspace / SITE / "datasets" / "tiny"
 
@@ -123,6 +123,7 @@ def dataset(client, site, app_server) -> Path:
 def test_build_dataset(dataset, client):
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert manifest["count"] == 8 and manifest["size"] == [48, 64]
+    assert manifest["params"]["composite"]["shift_px"] == 0  # camera shake 0: composites registered with their plate
     # 'auto': the site's own perspective, fitted from the plate-difference blobs of its clip (walkers 50 and 36 px).
     assert manifest["params"]["perspective"]["origin"].startswith("fit")
     # The network sees this camera's whole frame, so the user's 48x64 composites are whole plates, not windows.
@@ -134,11 +135,11 @@ def test_build_dataset(dataset, client):
         assert mask.shape == (48, 64) and set(np.unique(mask)) <= {0, 255}
     assert (dataset / "preview.png").is_file()
     with pytest.raises(AppError, match="bad perspective 'tall'"):
-        client.predict(SITE, "tiny2", ["actor-masks"], 8, 48, 64, 0, "tall", api_name="/build_dataset")
+        client.predict(SITE, "tiny2", ["actor-masks"], 8, 48, 64, 0, "tall", 0, api_name="/build_dataset")
     assert not (dataset.parent / "tiny2").exists()
     # A second build under the same name is refused with a message (the finished one is kept).
     with pytest.raises(AppError, match="already exists"):
-        client.predict(SITE, "tiny", ["actor-masks"], 8, 48, 64, 0, "auto", api_name="/build_dataset")
+        client.predict(SITE, "tiny", ["actor-masks"], 8, 48, 64, 0, "auto", 0, api_name="/build_dataset")
 
 
 def test_plates_without_people_need_the_mediapipe_model(client, site, inputs, app_server, tmp_path, monkeypatch):
@@ -163,10 +164,10 @@ def test_a_site_is_one_camera_view(client, site, tmp_path):
 def test_build_needs_plates_and_silhouettes(client, inputs):
     client.predict("bare", api_name="/create_site")
     with pytest.raises(AppError, match="no plates yet"):
-        client.predict("bare", "", [], 8, 48, 64, 0, "auto", api_name="/build_dataset")
+        client.predict("bare", "", [], 8, 48, 64, 0, "auto", 0, api_name="/build_dataset")
     client.predict("bare", [handle_file(inputs.plate)], api_name="/add_backgrounds")
     with pytest.raises(AppError, match="No silhouettes yet"):
-        client.predict("bare", "", [], 8, 48, 64, 0, "auto", api_name="/build_dataset")
+        client.predict("bare", "", [], 8, 48, 64, 0, "auto", 0, api_name="/build_dataset")
     client.predict(SITE, api_name="/site_overview")  # back to the main test site in this session
 
 

@@ -231,6 +231,7 @@ def test_a_sites_dataset_follows_the_scale_of_its_own_clip(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["working_scale"] == 1.0 and manifest["tiled"] is False and manifest["size"] == [72, 96]
     assert manifest["params"]["perspective"]["origin"].startswith("fit")
+    assert manifest["params"]["composite"]["shift_px"] == 0  # a fixed camera: composites registered with their plate
     assert json.loads((out / rules.SCALE_FILE).read_text())["person_height"] == scale.site.person_height
     assert f"Site scale: people {scale.site.person_height:.0f} px tall, working scale 1.00 (whole plate)." in (
         rules.dataset_summary(out)
@@ -238,8 +239,11 @@ def test_a_sites_dataset_follows_the_scale_of_its_own_clip(tmp_path):
 
     (site.clips_dir / "walk.mp4").unlink()  # no clip: nothing to fit, the build as before
     assert rules.site_scale(site) is None
-    out = rules.build_site_dataset(site, "e", ["walk-plate"], 8, None)
-    assert json.loads((out / "manifest.json").read_text())["working_scale"] is None
+    out = rules.build_site_dataset(site, "e", ["walk-plate"], 8, None, shake_px=2)  # the app's camera-shake box
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["working_scale"] is None and manifest["params"]["composite"]["shift_px"] == 2
+    with pytest.raises(ValueError, match=r"Camera shake must be .* >= 0 \(0: a fixed camera\), got -1"):
+        rules.build_site_dataset(site, "f", ["walk-plate"], 8, None, shake_px=-1)
     assert "Site scale: not fitted" in rules.dataset_summary(out)
 
 

@@ -127,6 +127,15 @@ class SiteTab:
                     "without them); or two reference people as ROW:HEIGHT,ROW:HEIGHT in output pixels, "
                     "e.g. 80:30,230:110",
                 )
+                self.build_shake = gr.Number(
+                    label="Camera shake px (0: fixed camera)",
+                    value=0,
+                    minimum=0,
+                    precision=0,
+                    info="Shift each composite's background against its plate by up to this many pixels: only for "
+                    "a camera that shakes or sways. A fixed camera's frames line up with their plate; shifted "
+                    "composites teach the model to ignore changes in cluttered areas.",
+                )
                 self.build_btn = gr.Button("Build dataset", variant="primary")
                 self.build_status = gr.Markdown(elem_id="build-status")
             with gr.Column():
@@ -297,6 +306,7 @@ class SiteTab:
         width: float,
         seed: float,
         perspective: str,
+        shake: float = 0,
         progress: gr.Progress = PROGRESS,
     ) -> dict:
         """Composite the site's plates and the chosen silhouette sets into a new dataset."""
@@ -304,7 +314,7 @@ class SiteTab:
         out = rules.build_site_dataset(
             site, name, sets or [], positive_int(count, "Number of images"), rules.dataset_size(int(height or 0), int(width or 0)),
             seed=positive_int(seed, "Seed", minimum=0), perspective=perspective,
-            progress=True,
+            shake_px=positive_int(shake, "Camera shake px", minimum=0), progress=True,
         )  # fmt: skip
         updates = self.page.overview(site.name)
         updates[self.build_status] = f"Built dataset {out.name} in {out}."
@@ -357,6 +367,6 @@ class SiteTab:
         self.build_btn.click(
             user_errors(self.build),
             [site, self.build_name, self.build_sets, self.build_count, self.build_h, self.build_w, self.build_seed,
-             self.build_persp],
+             self.build_persp, self.build_shake],
             [*page.outputs, self.build_status], api_name="build_dataset", show_progress_on=[self.dataset_preview],
         )  # fmt: skip

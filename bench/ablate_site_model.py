@@ -9,7 +9,8 @@ first-frame rule as the benchmark, the plate that follows the site as in the ben
 site is tiled), ``tile_fit=True`` (tiles of each change's own size, the cheaper candidate; tiled sites only),
 ``tile_blend=False`` (overlapping tiles merged by their maximum, as before the blend; tiled sites only),
 ``tile_overlap=64`` (input-sized tiles over a change share at least 64 px, so the blend has room at every seam),
-``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``complete=False`` (the
+``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``shadow_holes=False`` (the shadow rule
+cuts shadow-like holes inside a person too, as before), ``complete=False`` (the
 network alone), ``captured_light=False`` (the network sees the frame in its own light, the plate compensated to
 it); and with ``flip_tta=True`` (the mirrored frame averaged in, a candidate lever). ``--drift``: each sequence's
 light ramp and light step copies (:mod:`humanseg.drift`, the plate as captured) are scored too, as columns
@@ -41,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "tiles merged by their maximum": {"tile_blend": False},
     "tiles overlapping by 64 px": {"tile_overlap": 64},
     "no shadow rule": {"shadow_rule": False},
+    "shadow-like holes cut too": {"shadow_holes": False},
     "network alone": {"complete": False},
     "network in the frame's light": {"captured_light": False},
     "flip averaging (2x cost)": {"flip_tta": True},

@@ -14,7 +14,7 @@ import torch
 
 from humanseg.models import ModelConfig, build_model, resize_image
 from humanseg.plate import DEFAULT_RULE, code_table, distance_codes, morphology
-from humanseg.segmenters.segnet import COMPLETION_COVER, SHADOW_BAND, SegNetSegmenter, shadow_like
+from humanseg.segmenters.segnet import COMPLETION_COVER, SHADOW_BAND, SegNetSegmenter, enclosed, shadow_like
 from humanseg.video import read_image, read_label
 
 PEDESTRIANS = Path("/work/shared/data/cdnet/pedestrians")
@@ -25,7 +25,8 @@ def whole_frame_completion(
 ) -> np.ndarray:
     """Completion as first written: the plate difference (morphology radii for ``radii_h`` rows, default the
     frame's) and its blobs over the whole frame; ``shadow_rule``: shadow-like pixels the network left out are
-    not added farther than :data:`SHADOW_BAND` closing radii from the network's mask."""
+    not added farther than :data:`SHADOW_BAND` closing radii from the network's mask, unless they are holes in
+    what is kept."""
     plate = resize_image(plate, frame.shape[:2])
     codes = distance_codes(frame, plate, DEFAULT_RULE)
     diff = code_table(DEFAULT_RULE)[morphology(codes, DEFAULT_RULE, radii_h or frame.shape[0])]
@@ -40,7 +41,9 @@ def whole_frame_completion(
     keep[0] = False
     added = keep[blobs]
     if shadow_rule:
-        added &= ~(shadow_like(frame, plate) & (near == 0))
+        cut = added & shadow_like(frame, plate) & (near == 0)
+        added &= ~cut
+        added |= enclosed(cut, np.pad(added | (prob > 0.5), 1))
     return np.maximum(prob, np.where(added, diff, 0.0)).astype(np.float32)
 
 
@@ -132,3 +135,42 @@ def test_shadow_rule_keeps_an_attached_floor_shadow_out() -> None:
     prob[75:85, 60:90] = 0.9
     kept = seg._completed(prob, frame)
     assert (kept >= prob).all() and (kept[75:85, 60:90] > 0.5).all() and not (kept[90:95, 55:105] > 0.5).any()
+
+
+def test_shadow_like_holes_inside_a_person_are_kept() -> None:
+    """A crease of white trousers looks like a shadow on a grey road; enclosed by the person it is kept, while a
+    shadow cast out of the outline is still cut."""
+    plate = np.zeros((120, 160, 3), np.uint8)
+    plate[:] = (120, 120, 120)
+    frame = plate.copy()
+    frame[10:110, 40:120] = (230, 230, 230)  # the person, brighter than the road: not shadow-like
+    frame[40:80, 60:100] = (80, 80, 80)  # a dark grey crease: shadow-like on the grey plate
+    frame[110:120, 40:120] = (70, 70, 70)  # the shadow at the feet, reaching the frame's lower edge
+    prob = np.zeros((120, 160), np.float32)
+    prob[10:40, 40:120] = 0.9  # the network covers only the top of the person (enough of its blob to complete it)
+    holes, plain = _segmenter(plate), _segmenter(plate)
+    plain.shadow_holes = False
+    crease, shadow = np.s_[50:70, 70:90], np.s_[114:120, 50:110]  # clear of the band along the mask
+    assert shadow_like(frame, plate)[crease].all() and shadow_like(frame, plate)[shadow].all()
+    assert not (plain._completed(prob, frame)[crease] > 0.5).any()  # without the holes: cut like a shadow
+    completed = holes._completed(prob, frame)
+    assert (completed[crease] > 0.5).all() and (completed[85:105, 50:110] > 0.5).all()
+    assert not (completed[shadow] > 0.5).any()
+
+
+def test_enclosed_keeps_only_pieces_surrounded_by_kept_pixels() -> None:
+    cut = np.zeros((5, 6), bool)
+    cut[1:3, 1:3] = True  # a 2x2 piece, ringed by kept pixels
+    cut[4, 4] = True  # a piece at the lower edge: the border beyond the frame is not kept
+    cut[1, 5] = True  # a piece whose right neighbour is kept, but its upper one is not
+    kept = np.zeros((7, 8), bool)  # one pixel more on every side
+    kept[1:5, 1:5] = True
+    kept[1:5, 1:5][1:3, 1:3] = False  # the kept ring leaves the piece itself out
+    kept[2, 6:8] = True
+    kept[3, 6] = True
+    kept[5:7, 4:7] = True  # below and beside (4, 4), up to the frame's last row; the border row stays False
+    kept[6, :] = False
+    expected = np.zeros_like(cut)
+    expected[1:3, 1:3] = True
+    assert np.array_equal(enclosed(cut, kept), expected)
+    assert not enclosed(np.zeros_like(cut), kept).any()

@@ -88,7 +88,9 @@ def bar_chart(
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8, ncols=min(n_methods, 4), loc="upper left", bbox_to_anchor=(0, -0.12))
+        # Below the group names, lower when they are slanted (they would run under the legend).
+        below = -0.2 if n_groups > 4 else -0.12
+        ax.legend(fontsize=8, ncols=min(n_methods, 4), loc="upper left", bbox_to_anchor=(0, below))
         return _save(fig, path)
     finally:
         plt.close(fig)

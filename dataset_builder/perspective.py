@@ -153,5 +153,10 @@ class PerspectiveModel:
         return lo, max_row
 
     def describe(self) -> str:
+        """The line, and the height a quarter of the way down and at the bottom row; where a quarter of the way
+        down lies above the horizon (no person's feet can be there, the line's height is <= 0), the horizon's row."""
         h = self.image_height
-        return f"height = {self.slope:.3f}*row + {self.intercept:.1f} px ({self.height_at(h * 0.25):.0f} px at row {h * 0.25:.0f}, {self.height_at(h - 1):.0f} px at row {h - 1}; {self.origin})"
+        far = self.height_at(h * 0.25)
+        far_note = f"{far:.0f} px at row {h * 0.25:.0f}" if far > 0 else f"horizon at row {self.row_for_height(0):.0f}"
+        near_note = f"{self.height_at(h - 1):.0f} px at row {h - 1}"
+        return f"height = {self.slope:.3f}*row + {self.intercept:.1f} px ({far_note}, {near_note}; {self.origin})"

@@ -47,6 +47,13 @@ def test_perspective_model_from_references_parse_and_scale():
     assert PerspectiveModel.from_references([(10, 20), (40, 20), (90, 20)], 120).slope == 0.0
 
 
+def test_perspective_description_names_the_horizon_instead_of_a_negative_height():
+    # HallAndMonitor's fitted line (240 rows): 0 px at row 124.7 / 1.333 = 93.5, 194 px at the bottom row.
+    hall = PerspectiveModel(1.333, -124.7, 240, "fit").describe()
+    assert "horizon at row 94, 194 px at row 239; fit" in hall and "-45 px" not in hall
+    assert "(20 px at row 30, 65 px at row 119; fit)" in PerspectiveModel(0.5, 5.5, 120, "fit").describe()
+
+
 @pytest.mark.parametrize("spec,match", [
     ("40:20", "two reference"),
     ("40-20,80:30", "ROW:HEIGHT"),

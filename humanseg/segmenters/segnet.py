@@ -9,8 +9,8 @@ Plate completion (plate models, on by default): every blob of the plate-differen
 at least a quarter is added to it. The network decides *which* changes are people; the plate difference gives their
 full extent at full resolution: thin limbs and edges the network's 240x320 input blurs, and what people carry
 (CDnet and SBI masks include it). Shadows cast away from people, light changes and plate errors stay out. Measured
-on the dev sequences with the 15-minute models of docs/dev_results (network alone -> completed): F 0.984 -> 0.994
-(pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).
+on the dev sequences with the 15-minute models of docs/history/dev_results_2026-12-01 (network alone ->
+completed): F 0.984 -> 0.994 (pedestrians), 0.853 -> 0.911 (HallAndMonitor), 0.803 -> 0.972 (CaVignal).
 
 The plate follows the site (plate models, on by default, ``follow_plate``; :mod:`humanseg.maintained_plate`): each
 frame's light is fitted onto the plate for completion, the network sees the frame and that plate mapped back to

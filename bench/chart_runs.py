@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 from humanseg.plots import bar_chart, with_mean  # noqa: E402
+from humanseg.site_report import f_measures  # noqa: E402
 
 
 def chart_values(runs: list[tuple[Path, str]]) -> dict[str, dict[str, float]]:
@@ -26,8 +27,7 @@ def chart_values(runs: list[tuple[Path, str]]) -> dict[str, dict[str, float]]:
         if not path.is_file():
             raise SystemExit(f"{out_dir}: no results.json; give the --out folder of a finished site-benchmark run")
         results = json.loads(path.read_text())
-        run = {f"{seq}{suffix}": {m: r["f_measure"] for m, r in rows.items() if r.get("f_measure") is not None}
-               for seq, rows in results.items()}  # fmt: skip
+        run = {f"{seq}{suffix}": scores for seq, scores in f_measures(results).items()}
         if len(run) > 1:  # with_mean names its group "mean": one per run, named like its sequences
             run = with_mean(run)
             run[f"mean{suffix}"] = run.pop("mean")

@@ -215,6 +215,13 @@ def report_markdown(results: dict[str, dict[str, Any]], run: dict[str, Any]) -> 
     return "\n".join(lines)
 
 
+def f_measures(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """``{sequence: {method: F}}`` of a run's ``results.json`` (methods without a score left out): what its chart
+    draws."""
+    return {s: {m: r["f_measure"] for m, r in rows.items() if r.get("f_measure") is not None}
+            for s, rows in results.items()}  # fmt: skip
+
+
 def write_outputs(out: Path, results: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     """Write ``OUTPUT_FILES`` into ``out`` from what has been scored so far; returns ``{"results", "run"}``."""
     from humanseg.plots import bar_chart
@@ -222,9 +229,7 @@ def write_outputs(out: Path, results: dict[str, Any], run: dict[str, Any]) -> di
     _write_json(out / "results.json", results)
     _write_json(out / "run.json", run)
     if results:
-        chart_values = {s: {m: r["f_measure"] for m, r in rows.items() if r.get("f_measure") is not None}
-                        for s, rows in results.items()}  # fmt: skip
-        bar_chart(chart_values, out / "f_measure.png", title="F-measure per sequence and method", ylabel="F-measure")
+        bar_chart(f_measures(results), out / "f_measure.png", title="F-measure per sequence and method", ylabel="F-measure")
         atomic_write(out / "report.md", report_markdown(results, run))
     return {"results": results, "run": run}
 

@@ -93,3 +93,30 @@ def test_training_curves_tolerates_missing_validation(tmp_path):
     centre = dark[:, 770 // 3 : 2 * 770 // 3]
     assert centre[100:200].any() and centre[380:480].any()  # "no loss values yet", "no validation yet"
     assert not centre[200:260].any()  # nothing drawn between them but the axes frames
+
+
+@pytest.mark.parametrize("n_groups", [3, 8])
+def test_bar_chart_legend_clears_the_group_names(tmp_path, monkeypatch, n_groups):
+    """The legend lies below the axes and over no group name, straight (few groups) or slanted (more than 4)."""
+    from humanseg import plots
+
+    seen = {}
+    save = plots._save
+
+    def measure(fig, path):  # the laid-out figure as written, before bar_chart closes it
+        written = save(fig, path)
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        seen["legend"] = ax.get_legend().get_window_extent(renderer)
+        seen["names"] = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        seen["axes"] = ax.get_window_extent(renderer)
+        return written
+
+    monkeypatch.setattr(plots, "_save", measure)
+    methods = ["site", "mog2", "knn", "gsoc", "plate-diff", "mediapipe"]
+    values = {f"sequence {i} x3": {m: 0.1 * (1 + j) for j, m in enumerate(methods)} for i in range(n_groups - 1)}
+    bar_chart(values, tmp_path / "f.png")
+    legend, names = seen["legend"], seen["names"]
+    assert len(names) == n_groups  # with the mean group
+    assert legend.y1 < seen["axes"].y0  # display coordinates: y grows upwards
+    assert not any(legend.overlaps(name) for name in names), (legend, names)

@@ -12,7 +12,8 @@ site is tiled), ``tile_fit=True`` (tiles of each change's own size, the cheaper 
 ``shadow_rule=False`` (plate completion adds shadow-like pixels too), ``shadow_holes=False`` (the shadow rule
 cuts shadow-like holes inside a person too, as before), ``complete=False`` (the
 network alone), ``captured_light=False`` (the network sees the frame in its own light, the plate compensated to
-it); and with ``flip_tta=True`` (the mirrored frame averaged in, a candidate lever). ``--drift``: each sequence's
+it); and with ``flip_tta=True`` (the mirrored frame averaged in) or ``scale_tta`` (the frame at 0.8 and/or 1.25 times
+the scale the network sees it at, averaged in), candidate levers. ``--drift``: each sequence's
 light ramp and light step copies (:mod:`humanseg.drift`, the plate as captured) are scored too, as columns
 ``NAME ramp`` and ``NAME step``. Training-time
 parts (the site's own perspective, border-cut people, attached floor shadows) need a model trained without
@@ -46,6 +47,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "network alone": {"complete": False},
     "network in the frame's light": {"captured_light": False},
     "flip averaging (2x cost)": {"flip_tta": True},
+    "scale 0.8 averaged in": {"scale_tta": (0.8,)},
+    "scale 1.25 averaged in": {"scale_tta": (1.25,)},
+    "scales 0.8 and 1.25 averaged in": {"scale_tta": (0.8, 1.25)},
 }
 
 

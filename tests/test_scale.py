@@ -320,3 +320,17 @@ def test_tiles_over_a_change_share_the_overlap_asked_for() -> None:
     # The segmenter says so when it is built, not at its first tiled frame.
     with pytest.raises(ValueError, match="tile_overlap must be 0 to 47 px"):
         SegNetSegmenter.from_model(_prior_model(), np.zeros((48, 64, 3), np.uint8), working_scale=1.0, tile_overlap=48)
+
+
+def test_scale_averaging_is_the_mean_of_the_two_working_scales() -> None:
+    """``scale_tta=(1.25,)`` on a tiled site: the mean of the answers at the working scale and at 1.25 times it."""
+    _, _, big_plate, big_frame = _scene(np.random.default_rng(0))
+    model = _prior_model()
+    at = {s: SegNetSegmenter.from_model(model, big_plate, complete=False, working_scale=s) for s in (1.0, 1.25)}
+    both = SegNetSegmenter.from_model(model, big_plate, complete=False, working_scale=1.0, scale_tta=(1.25,))
+    averaged = both.segment(big_frame)
+    expected = 0.5 * (at[1.0].segment(big_frame) + at[1.25].segment(big_frame))
+    assert averaged.shape == big_frame.shape[:2] and np.abs(averaged - expected).max() < 1e-5
+    assert (averaged[48:96, 64:128] > 0.5).sum() > 250  # the person is still there
+    with pytest.raises(ValueError, match=r"scale_tta must be factors > 0.*\(0\.8,\)"):
+        SegNetSegmenter.from_model(model, big_plate, scale_tta=(0.0,))

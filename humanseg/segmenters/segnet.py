@@ -126,6 +126,10 @@ class SegNetSegmenter(Segmenter):
     is kept (holes in a person, not a shadow cast out of its outline).
     ``captured_light`` (with ``follow_plate``): the network sees the frame and its plate mapped back to the
     captured plate's light (:meth:`MaintainedPlate.in_captured_light`), the light its composites were made in.
+    ``scale_tta``: further factors of the scale the network sees each frame at (e.g. ``(0.8,)``: people 20%
+    smaller), run on tiles over the changes and averaged in; off: on the six dev sequences (1.25) it gave
+    HallAndMonitor +0.001 / +0.004 (x3), the others -0.001 to 0, at about twice the time
+    (bench/ablate_site_model.py, README's levers table).
     """
 
     name = "segnet"
@@ -156,6 +160,7 @@ class SegNetSegmenter(Segmenter):
         captured_light: bool = True,
         tile_blend: bool = True,
         tile_overlap: int = 0,
+        scale_tta: tuple[float, ...] = (),
     ) -> None:
         import torch
 
@@ -181,6 +186,7 @@ class SegNetSegmenter(Segmenter):
             tile_fit,
             tile_blend,
             tile_overlap,
+            scale_tta,
         )
         # Fitted tiles come in several sizes: then the graph takes any height and width.
         self._onnx = _onnx_network(model, runtime, any_size=self.tile_fit)
@@ -206,6 +212,7 @@ class SegNetSegmenter(Segmenter):
         tile_fit: bool = False,
         tile_blend: bool = True,
         tile_overlap: int = 0,
+        scale_tta: tuple[float, ...] = (),
     ) -> SegNetSegmenter:
         """Wrap an in-memory network (e.g. during training, for validation on real sequences).
 
@@ -217,7 +224,7 @@ class SegNetSegmenter(Segmenter):
         self = cls.__new__(cls)
         self._setup(model, plate, flip_tta, batch_size, complete)
         self._follow(follow_plate, None, plate_update_s, fps)
-        self._scaling(working_scale, True, shadow_rule, shadow_holes, tile_fit, tile_blend, tile_overlap)
+        self._scaling(working_scale, True, shadow_rule, shadow_holes, tile_fit, tile_blend, tile_overlap, scale_tta)
         self._onnx = None  # a live model (e.g. in training) changes under us: torch, never a stale export
         self.checkpoint = None
         self.info = None
@@ -278,6 +285,7 @@ class SegNetSegmenter(Segmenter):
         tile_fit: bool,
         tile_blend: bool,
         tile_overlap: int,
+        scale_tta: tuple[float, ...] = (),
     ) -> None:
         if working_scale is not None and not working_scale > 0:
             raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")
@@ -287,6 +295,9 @@ class SegNetSegmenter(Segmenter):
                 f"tile_overlap must be 0 to {side - 1} px (less than the network input's shorter side), got "
                 f"{tile_overlap!r}"
             )
+        if not all(f > 0 for f in scale_tta):
+            raise ValueError(f"scale_tta must be factors > 0 (e.g. (0.8,)), got {scale_tta!r}")
+        self.scale_tta = tuple(float(f) for f in scale_tta)
         self.working_scale = None if working_scale is None else float(working_scale)
         self.tiles = bool(tiles)
         self.tile_fit = bool(tile_fit)
@@ -294,7 +305,8 @@ class SegNetSegmenter(Segmenter):
         self.tile_overlap = int(tile_overlap)
         self.shadow_rule = bool(shadow_rule)
         self.shadow_holes = bool(shadow_holes)
-        self._tile_plates: dict[tuple[int, int], np.ndarray] = {}  # frame (h, w) -> padded plate at working scale
+        # (frame (h, w), scaled (h, w)) -> the captured plate padded at that scale
+        self._tile_plates: dict[tuple[tuple[int, int], tuple[int, int]], np.ndarray] = {}
 
     @property
     def scale(self) -> float | None:
@@ -356,6 +368,11 @@ class SegNetSegmenter(Segmenter):
                 probs = self._whole(part, own)
             for i, p in zip(idx, probs, strict=True):
                 out[i] = p
+        for n, factor in enumerate(self.scale_tta, start=1):  # running mean over the scales
+            for i, (f, own) in enumerate(zip(net_frames, net_plates or [None] * len(frames), strict=True)):
+                base = self.scale if is_tiled[i] else self.input_size[0] / f.shape[0]
+                extra = self._tiled([f], None if own is None else [own], base * factor)[0]
+                out[i] = (n * out[i] + extra) / (n + 1)
         if self.complete:
             own = plates if plates is not None else [None] * len(frames)
             out = [self._completed(p, f, q) for p, f, q in zip(out, frames, own, strict=True)]
@@ -402,12 +419,15 @@ class SegNetSegmenter(Segmenter):
             return self._run_onnx(np.divide(x, np.float32(255.0), out=x), net_plates)
         return self._run_torch(torch.from_numpy(stacked), net_plates)
 
-    def _tiled(self, frames: list[np.ndarray], plates: list[np.ndarray] | None) -> list[np.ndarray]:
-        """Person probability of each frame from tiles of it at the working scale, run over where its plate shows
-        a change (input-sized, or fitted to the changes with ``tile_fit``), ``batch_size`` tiles of one size per
-        network call (see the module docstring)."""
+    def _tiled(
+        self, frames: list[np.ndarray], plates: list[np.ndarray] | None, scale: float | None = None
+    ) -> list[np.ndarray]:
+        """Person probability of each frame from tiles of it at the working scale (or ``scale``), run over where
+        its plate shows a change (input-sized, or fitted to the changes with ``tile_fit``), ``batch_size`` tiles of
+        one size per network call (see the module docstring)."""
         from humanseg.models import resize_image
 
+        scale = self.scale if scale is None else scale
         tile = self.input_size
         # The U-Net pads its input to a multiple of 2**depth, SegNet's five poolings halve it: fitted tiles are
         # multiples of that, so no tile pixel is padding.
@@ -417,7 +437,7 @@ class SegNetSegmenter(Segmenter):
         tile_frames: list[np.ndarray] = []
         tile_plates: list[np.ndarray] = []
         for k, frame in enumerate(frames):
-            size = working_size(frame.shape[:2], self.scale)
+            size = working_size(frame.shape[:2], scale)
             small, pad = pad_to_tile(resize_image(frame, size), tile)
             if self.plate is None:
                 plate = None
@@ -468,9 +488,10 @@ class SegNetSegmenter(Segmenter):
         padded like them (built once per frame size)."""
         from humanseg.models import resize_image
 
-        if shape not in self._tile_plates:
-            self._tile_plates[shape] = pad_to_tile(resize_image(self._frame_plate(shape), size), self.input_size)[0]
-        return self._tile_plates[shape]
+        if (shape, size) not in self._tile_plates:
+            plate = resize_image(self._frame_plate(shape), size)
+            self._tile_plates[shape, size] = pad_to_tile(plate, self.input_size)[0]
+        return self._tile_plates[shape, size]
 
     def _frame_plate(self, shape: tuple[int, int]) -> np.ndarray:
         """The captured plate at a frame's size (built once per size)."""

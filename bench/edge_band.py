@@ -1,0 +1,106 @@
+"""People at the frame's edge: each method's F-measure on the pixels near the frame's border and on the rest, from
+the masks a finished site-benchmark run saved (issue 10's third failure, people entering or leaving at the edge,
+probed on footage with ground truth).
+
+    python bench/edge_band.py out/six-orig [--band 0.1] [--json OUT_DIR/edge_band.json]
+
+The band is every pixel within ``band`` x the frame's height of its border; both parts are scored as the benchmark
+scores the whole frame (CDnet labels: 0 and 50 negative, 255 positive, 85 and 170 and outside the ROI unscored),
+summed over the scored frames that were saved. A padded copy (``pad_sequence.py``) has nothing scored near its
+canvas' border: run this on originals. Light: reads PNG files, no network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from humanseg.files import atomic_write  # noqa: E402
+from humanseg.metrics import Confusion, count, label_masks, scores  # noqa: E402
+from humanseg.video import load_sequence, read_label  # noqa: E402
+
+PARTS = ("edge", "inside")
+
+
+def border_band(shape: tuple[int, int], width: int) -> np.ndarray:
+    """True on the pixels fewer than ``width`` px from the border of an ``shape`` (H, W) frame."""
+    band = np.ones(shape, bool)
+    band[width : shape[0] - width, width : shape[1] - width] = False
+    return band
+
+
+def edge_scores(out_dir: Path, band: float = 0.1) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """``{sequence: {method: {"edge"|"inside": {f_measure, precision, recall, positives}}}}`` for the run in
+    ``out_dir`` (``positives``: ground-truth person pixels scored in that part)."""
+    if not 0 < band < 0.5:
+        raise ValueError(f"band must be a fraction of the frame's height in (0, 0.5), got {band}")
+    run_path = out_dir / "run.json"
+    if not run_path.is_file():
+        raise SystemExit(f"{run_path} not found: give the --out folder of a finished site-benchmark run")
+    run = json.loads(run_path.read_text())
+    table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    for name, seq_info in run["sequences"].items():
+        seq = load_sequence(seq_info["path"])
+        w, h = seq.size
+        edge = border_band((h, w), max(1, round(band * h)))
+        labels = {it.label.name: it.label for it in seq.items if it.label is not None}
+        table[name] = {}
+        for method in run["methods"]:
+            folder = out_dir / name / "masks" / method
+            saved = sorted(folder.glob("*.png")) if folder.is_dir() else []
+            if not saved:
+                continue
+            totals = {part: Confusion() for part in PARTS}
+            for path in saved:
+                positive, scored = label_masks(read_label(labels[path.name]), seq.roi)
+                pred = read_label(path) >= 128
+                for part, where in (("edge", edge), ("inside", ~edge)):
+                    totals[part] = totals[part] + count(pred, positive, scored & where)
+            table[name][method] = {
+                part: {**{k: scores(c)[k] for k in ("f_measure", "precision", "recall")}, "positives": c.tp + c.fn}
+                for part, c in totals.items()
+            }
+    return table
+
+
+def markdown(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> str:
+    """One row per method, F at the edge and inside for each sequence ('-' where no person pixel is scored: an F
+    of nothing to find says nothing)."""
+    names = list(table)
+    methods = list(dict.fromkeys(m for per in table.values() for m in per))
+    head = " | ".join(f"{n} edge | {n} inside" for n in names)
+    lines = [f"| method | {head} |", "|---|" + "---:|" * (2 * len(names))]
+    for m in methods:
+        cells = []
+        for n in names:
+            s = table[n].get(m)
+            cells += [f"{s[p]['f_measure']:.3f}" if s and s[p]["positives"] else "-" for p in PARTS]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    pos = " | ".join(
+        f"{next(iter(table[n].values()))['edge']['positives']} | {next(iter(table[n].values()))['inside']['positives']}"
+        if table[n]
+        else "- | -"
+        for n in names
+    )
+    lines.append(f"| person pixels scored | {pos} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("out_dir", type=Path, help="the --out folder of a finished site-benchmark run")
+    p.add_argument("--band", type=float, default=0.1, help="the band's width, a fraction of the frame's height")
+    p.add_argument("--json", type=Path, default=None, help="where to write the table (default OUT_DIR/edge_band.json)")
+    a = p.parse_args(argv)
+    table = edge_scores(a.out_dir, a.band)
+    atomic_write(a.json or a.out_dir / "edge_band.json", json.dumps(table, indent=2).encode())
+    print(markdown(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,7 @@ def whole_frame_completion(
     """Completion as first written: the plate difference (morphology radii for ``radii_h`` rows, default the
     frame's) and its blobs over the whole frame; ``shadow_rule``: shadow-like pixels the network left out are
     not added farther than :data:`SHADOW_BAND` closing radii from the network's mask, unless they are holes in
-    what is kept."""
+    what is kept (the frame's border closing it)."""
     plate = resize_image(plate, frame.shape[:2])
     codes = distance_codes(frame, plate, DEFAULT_RULE)
     diff = code_table(DEFAULT_RULE)[morphology(codes, DEFAULT_RULE, radii_h or frame.shape[0])]
@@ -43,7 +43,7 @@ def whole_frame_completion(
     if shadow_rule:
         cut = added & shadow_like(frame, plate) & (near == 0)
         added &= ~cut
-        added |= enclosed(cut, np.pad(added | (prob > 0.5), 1))
+        added |= enclosed(cut, np.pad(added | (prob > 0.5), 1, constant_values=True))  # beyond the frame: kept
     return np.maximum(prob, np.where(added, diff, 0.0)).astype(np.float32)
 
 
@@ -156,6 +156,27 @@ def test_shadow_like_holes_inside_a_person_are_kept() -> None:
     completed = holes._completed(prob, frame)
     assert (completed[crease] > 0.5).all() and (completed[85:105, 50:110] > 0.5).all()
     assert not (completed[shadow] > 0.5).any()
+
+
+def test_the_frame_border_closes_a_person_it_cuts() -> None:
+    """Legs cut by the frame's lower edge (CaVignal's man): a crease between them reaching the edge is a hole in
+    the person, kept; a shadow cast beside them down to the same edge touches the floor, and is still cut."""
+    plate = np.zeros((120, 160, 3), np.uint8)
+    plate[:] = (120, 120, 120)
+    frame = plate.copy()
+    frame[30:120, 40:120] = (230, 230, 230)  # the person, down to the frame's last row
+    frame[80:120, 70:90] = (80, 80, 80)  # a dark crease between the legs, open only to the lower edge
+    frame[100:120, 120:150] = (70, 70, 70)  # a shadow beside the legs, reaching the lower edge too
+    prob = np.zeros((120, 160), np.float32)
+    prob[30:60, 40:120] = 0.9  # the network covers only the top of the person
+    crease, shadow = np.s_[90:120, 72:88], np.s_[104:120, 128:150]  # clear of the band along the mask
+    assert shadow_like(frame, plate)[crease].all() and shadow_like(frame, plate)[shadow].all()
+    completed = _segmenter(plate)._completed(prob, frame)
+    assert (completed[crease] > 0.5).all() and (completed[65:120, 45:65] > 0.5).all()
+    assert not (completed[shadow] > 0.5).any()
+    # The reference computation over the whole frame agrees.
+    reference = whole_frame_completion(prob, frame, plate, shadow_rule=True)
+    assert np.array_equal(completed > 0.5, reference > 0.5)
 
 
 def test_enclosed_keeps_only_pieces_surrounded_by_kept_pixels() -> None:

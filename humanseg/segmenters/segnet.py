@@ -632,6 +632,9 @@ class SegNetSegmenter(Segmenter):
                 added &= ~cut
                 if self.shadow_holes and cut.any():  # a cast shadow reaches out of the outline; a hole does not
                     rim = np.zeros((bh + 2, bw + 2), bool)  # the kept mask one pixel around the box
+                    # Beyond the frame counts as kept: the border closes the outline of a person it cuts (a crease
+                    # in legs cut by the lower edge is a hole), while a cast shadow still touches floor beside it.
+                    rim[0], rim[-1], rim[:, 0], rim[:, -1] = y == 0, y + bh == h, x == 0, x + bw == w
                     rim[1:-1, 1:-1] = added
                     ry0, rx0 = y - 1, x - 1  # the box grown by one pixel, clipped to the frame
                     sy, sx = slice(max(ry0, 0), min(y + bh + 1, h)), slice(max(rx0, 0), min(x + bw + 1, w))
@@ -676,7 +679,8 @@ def _disc(radius: int) -> np.ndarray:
 def enclosed(cut: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """The pixels of ``cut`` (bool ``H x W``) whose 4-connected piece of ``cut`` touches only ``kept`` pixels
     (bool ``H+2 x W+2``: one pixel more on every side; ``cut`` and ``kept`` are disjoint): holes in a mask, not
-    patches that reach out of it. A piece at the frame's edge touches the ``False`` border and is not enclosed."""
+    patches that reach out of it. Whether a piece at the edge of ``cut`` is enclosed depends on what ``kept``
+    says lies beyond it (completion marks beyond the frame's border as kept)."""
     import cv2
 
     n, pieces = cv2.connectedComponents(cut.view(np.uint8), connectivity=4)

@@ -44,6 +44,9 @@ class CompositeConfig:
     # 20-80% of their width (left/right) or 10-50% of their height (bottom) outside it, the mask cut with them.
     border_cut_fraction: float = 0.2
     colour_match: tuple[float, float] = (0.0, 0.6)  # blend factor of Lab mean/std towards the local background
+    # Other clothes: this share of people is recoloured (Lab chroma turned by a random angle, lightness moved to
+    # a random level), so a few actors' clothing does not become what a person looks like on the site.
+    recolour_fraction: float = 0.0
     feather_sigma: tuple[float, float] = (0.0, 0.9)  # px, Gaussian on the alpha matte
     camera_blur: tuple[float, float] = (1.0, 1.8)  # down-then-up scaling factor of the person (lens/codec blur)
     motion_blur_probability: float = 0.2  # per person: horizontal motion blur of up to 6% of their height
@@ -73,7 +76,8 @@ class CompositeConfig:
         if self.max_actors < 0:
             raise ValueError(f"max_actors must be >= 0, got {self.max_actors}")
         for name in ("empty_fraction", "shadow_only_fraction", "shadow_probability", "lighting_probability",
-                     "motion_blur_probability", "border_cut_fraction", "attached_shadow_fraction"):
+                     "motion_blur_probability", "border_cut_fraction", "attached_shadow_fraction",
+                     "recolour_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
@@ -511,6 +515,8 @@ class Compositor:
             patch = cv2.resize(src, (out_w, out_h), interpolation=interp)
         if p.flip:
             patch = cv2.flip(patch, 1)
+        if cfg.recolour_fraction and rng.random() < cfg.recolour_fraction:  # no draw when off: same samples
+            patch = np.dstack([_recoloured(patch[:, :, :3], patch[:, :, 3] >= 128, rng), patch[:, :, 3]])
         if motion_len >= 2:
             kernel = np.full((1, motion_len), 1.0 / motion_len, np.float32)
             patch = cv2.filter2D(patch, -1, kernel, borderType=cv2.BORDER_CONSTANT)
@@ -689,3 +695,17 @@ class Compositor:
         state = self.__dict__.copy()
         state["_noise_bank"] = None  # rebuilt in each worker; no need to pickle ~2 MB
         return state
+
+
+def _recoloured(rgb: np.ndarray, solid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The person in other colours: Lab chroma turned by an angle U(0, 360) degrees and scaled U(0.5, 1.5), the
+    lightness of the ``solid`` pixels moved to a mean U(50, 220) (of 255) with its spread kept, so shading and
+    texture survive while dark clothes may become pale and pale ones dark."""
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
+    theta, chroma = rng.uniform(0.0, 2.0 * np.pi), rng.uniform(0.5, 1.5)
+    a, b = lab[:, :, 1] - 128.0, lab[:, :, 2] - 128.0
+    lab[:, :, 1] = 128.0 + chroma * (np.cos(theta) * a - np.sin(theta) * b)
+    lab[:, :, 2] = 128.0 + chroma * (np.sin(theta) * a + np.cos(theta) * b)
+    mean = float(lab[:, :, 0][solid].mean()) if solid.any() else 128.0
+    lab[:, :, 0] += rng.uniform(50.0, 220.0) - mean
+    return cv2.cvtColor(np.clip(lab + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from _synthetic_site import background, person_rgba
@@ -149,6 +150,33 @@ def test_colour_match_pulls_the_person_towards_the_background():
     after = np.abs(matched.image[inside].mean(axis=0) - (200, 60, 60)).sum()
     assert after < 0.6 * before
     assert np.array_equal(raw.mask, matched.mask)  # colour never changes the label
+
+
+def test_recoloured_people_wear_other_colours_under_the_same_mask():
+    """recolour_fraction=1: every person in other clothes (dark ones pale in some samples), the label unchanged;
+    0 (the default) leaves the samples exactly as they were."""
+    actors = [prepare_actor(_solid_actor((40, 40, 120)), "dark blue")]
+    plate = np.full((H, W, 3), (120, 120, 120), np.uint8)
+    person = Placement(0, feet_row=100, center_x=80, height=50)
+    raw = _compositor(actors, CompositeConfig.clean(), plates=[plate]).render(Plan(0, 0, [person]))
+    inside = raw.mask == 255
+    far = cv2.dilate(raw.mask, np.ones((5, 5), np.uint8)) == 0  # beyond the soft edge of the matte
+    lightness, colours = [], []
+    for index in range(12):
+        sample = _compositor(actors, CompositeConfig.clean(recolour_fraction=1.0), plates=[plate]).render(
+            Plan(index, 0, [person]))
+        assert np.array_equal(sample.mask, raw.mask)  # colour never changes the label
+        assert np.array_equal(sample.image[far], raw.image[far])  # nor the background
+        rgb = sample.image[inside].astype(float).mean(axis=0)
+        lightness.append(rgb.mean())
+        colours.append(rgb)
+    assert min(lightness) < 90 and max(lightness) > 150  # dark blue clothes also come out pale
+    assert np.ptp(np.array(colours), axis=0).max() > 60  # and in other hues
+    again = _compositor(actors, CompositeConfig.clean(recolour_fraction=0.0), plates=[plate]).render(
+        Plan(0, 0, [person]))
+    assert np.array_equal(again.image, raw.image)
+    with pytest.raises(ValueError, match="recolour_fraction must be a probability"):
+        CompositeConfig(recolour_fraction=1.5)
 
 
 def test_camera_noise_and_jitter_change_the_background_but_not_by_much():

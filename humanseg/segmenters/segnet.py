@@ -368,11 +368,14 @@ class SegNetSegmenter(Segmenter):
                 probs = self._whole(part, own)
             for i, p in zip(idx, probs, strict=True):
                 out[i] = p
+        # The scale each frame ran at: the working scale where tiled, else its height resized to the input's.
+        bases = [self.scale if t else self.input_size[0] / f.shape[0] for f, t in zip(frames, is_tiled, strict=True)]
         for n, factor in enumerate(self.scale_tta, start=1):  # running mean over the scales
-            for i, (f, own) in enumerate(zip(net_frames, net_plates or [None] * len(frames), strict=True)):
-                base = self.scale if is_tiled[i] else self.input_size[0] / f.shape[0]
-                extra = self._tiled([f], None if own is None else [own], base * factor)[0]
-                out[i] = (n * out[i] + extra) / (n + 1)
+            for base in set(bases):  # one batched call per scale (a video's frames share one)
+                idx = [i for i, b in enumerate(bases) if b == base]
+                own = None if net_plates is None else [net_plates[i] for i in idx]
+                for i, extra in zip(idx, self._tiled([net_frames[i] for i in idx], own, base * factor), strict=True):
+                    out[i] = (n * out[i] + extra) / (n + 1)
         if self.complete:
             own = plates if plates is not None else [None] * len(frames)
             out = [self._completed(p, f, q) for p, f, q in zip(out, frames, own, strict=True)]
@@ -485,7 +488,7 @@ class SegNetSegmenter(Segmenter):
 
     def _working_plate(self, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
         """The captured plate as the frames of ``shape`` are tiled: at the frame's size, then the working scale,
-        padded like them (built once per frame size)."""
+        padded like them (built once per frame size and scale)."""
         from humanseg.models import resize_image
 
         if (shape, size) not in self._tile_plates:

@@ -81,13 +81,11 @@ def markdown(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> str:
             s = table[n].get(m)
             cells += [f"{s[p]['f_measure']:.3f}" if s and s[p]["positives"] else "-" for p in PARTS]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    pos = " | ".join(
-        f"{next(iter(table[n].values()))['edge']['positives']} | {next(iter(table[n].values()))['inside']['positives']}"
-        if table[n]
-        else "- | -"
-        for n in names
-    )
-    lines.append(f"| person pixels scored | {pos} |")
+    counts = []  # the same for every method of a sequence: take its first
+    for n in names:
+        first = next(iter(table[n].values()), None)
+        counts += [str(first[p]["positives"]) if first else "-" for p in PARTS]
+    lines.append("| person pixels scored | " + " | ".join(counts) + " |")
     return "\n".join(lines)
 
 

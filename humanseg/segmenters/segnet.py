@@ -285,7 +285,7 @@ class SegNetSegmenter(Segmenter):
         tile_fit: bool,
         tile_blend: bool,
         tile_overlap: int,
-        scale_tta: tuple[float, ...] = (),
+        scale_tta: tuple[float, ...],
     ) -> None:
         if working_scale is not None and not working_scale > 0:
             raise ValueError(f"working_scale must be > 0 (network px per frame px) or None, got {working_scale!r}")

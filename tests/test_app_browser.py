@@ -119,10 +119,11 @@ def test_segment_in_the_browser_plays_and_survives_bad_inputs(page, inputs, shot
     assert state["ready"] >= 2
     assert (state["width"], state["height"]) == (3 * 160, 120 + 18)  # input | mog2 | plate-diff, caption bar
     assert state["duration"] == pytest.approx(2.0, abs=0.2)  # 20 frames at 10 fps
-    assert page.get_by_text("ms/frame").first.is_visible()
+    # wait_for (visible), not is_visible: the summary table may render a moment after the video on a busy machine.
+    page.get_by_text("ms/frame").first.wait_for()
     # The summary names both methods, and the video element shows decoded frames (not a blank or error box).
     for method in ("mog2", "plate-diff"):
-        assert page.get_by_role("cell", name=method, exact=True).first.is_visible()
+        page.get_by_role("cell", name=method, exact=True).first.wait_for()
     player = page.locator("#sbs-video video")
     player.evaluate("v => new Promise(done => { v.pause(); v.currentTime = 1.0; v.onseeked = () => done(); })")
     assert varied_pixels(player.screenshot()) > 0.2
@@ -142,6 +143,10 @@ def test_segment_in_the_browser_plays_and_survives_bad_inputs(page, inputs, shot
     # The count chart and the occupancy heatmap are drawn under the videos.
     for image in ("#count-chart img", "#heatmap img"):
         page.locator(image).wait_for()
+        # The element exists before its picture is decoded; a screenshot then would be blank.
+        page.wait_for_function(
+            f"() => {{ const i = document.querySelector('{image}'); return i.complete && i.naturalWidth > 0; }}"
+        )
         assert varied_pixels(page.locator(image).screenshot()) > 0.05, image
     page.screenshot(path=str(shots / "segment.png"), full_page=True)
 

@@ -1,6 +1,6 @@
 """One F-measure chart for several finished site-benchmark runs (e.g. the originals and their x3 padded copies).
 
-    python bench/chart_runs.py out/six-orig out/six-x3=" x3" --out docs/dev_results/f_measure_orig_x3.png
+    python bench/chart_runs.py out/final-orig out/final-x3=" x3" --out docs/dev_results/f_measure_orig_x3.png
 
 Each ``RUN`` is a ``--out`` folder of ``python -m humanseg site-benchmark``; ``RUN=SUFFIX`` appends SUFFIX to its
 sequence names so runs of the same sequences stay apart. Every run gets its own "mean" group (its sequences only),

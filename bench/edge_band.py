@@ -2,7 +2,7 @@
 the masks a finished site-benchmark run saved (issue 10's third failure, people entering or leaving at the edge,
 probed on footage with ground truth).
 
-    python bench/edge_band.py out/six-orig [--band 0.1] [--json OUT_DIR/edge_band.json]
+    python bench/edge_band.py out/final-orig [--band 0.1] [--json OUT_DIR/edge_band.json]
 
 The band is every pixel within ``band`` x the frame's height of its border; both parts are scored as the benchmark
 scores the whole frame (CDnet labels: 0 and 50 negative, 255 positive, 85 and 170 and outside the ROI unscored),

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from bench.mask_parts import PartTable, Split, part_scores  # noqa: E402
 from humanseg.files import atomic_write  # noqa: E402
-from humanseg.metrics import Confusion, count, label_masks, scores  # noqa: E402
-from humanseg.video import load_sequence, read_label  # noqa: E402
+from humanseg.video import Sequence  # noqa: E402
 
 PARTS = ("edge", "inside")
 
@@ -34,41 +34,21 @@ def border_band(shape: tuple[int, int], width: int) -> np.ndarray:
     return band
 
 
-def edge_scores(out_dir: Path, band: float = 0.1) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """``{sequence: {method: {"edge"|"inside": {f_measure, precision, recall, positives}}}}`` for the run in
-    ``out_dir`` (``positives``: ground-truth person pixels scored in that part)."""
+def edge_scores(out_dir: Path, band: float = 0.1) -> PartTable:
+    """``{sequence: {method: {"edge"|"inside": {f_measure, precision, recall, positives, errors}}}}`` for the run
+    in ``out_dir`` (``positives``: ground-truth person pixels scored in that part)."""
     if not 0 < band < 0.5:
         raise ValueError(f"band must be a fraction of the frame's height in (0, 0.5), got {band}")
-    run_path = out_dir / "run.json"
-    if not run_path.is_file():
-        raise SystemExit(f"{run_path} not found: give the --out folder of a finished site-benchmark run")
-    run = json.loads(run_path.read_text())
-    table: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
-    for name, seq_info in run["sequences"].items():
-        seq = load_sequence(seq_info["path"])
+
+    def split_for(seq: Sequence) -> Split:
         w, h = seq.size
         edge = border_band((h, w), max(1, round(band * h)))
-        labels = {it.label.name: it.label for it in seq.items if it.label is not None}
-        table[name] = {}
-        for method in run["methods"]:
-            folder = out_dir / name / "masks" / method
-            saved = sorted(folder.glob("*.png")) if folder.is_dir() else []
-            if not saved:
-                continue
-            totals = {part: Confusion() for part in PARTS}
-            for path in saved:
-                positive, scored = label_masks(read_label(labels[path.name]), seq.roi)
-                pred = read_label(path) >= 128
-                for part, where in (("edge", edge), ("inside", ~edge)):
-                    totals[part] = totals[part] + count(pred, positive, scored & where)
-            table[name][method] = {
-                part: {**{k: scores(c)[k] for k in ("f_measure", "precision", "recall")}, "positives": c.tp + c.fn}
-                for part, c in totals.items()
-            }
-    return table
+        return lambda positive, scored: {"edge": edge, "inside": ~edge}
+
+    return part_scores(out_dir, split_for)
 
 
-def markdown(table: dict[str, dict[str, dict[str, dict[str, float]]]]) -> str:
+def markdown(table: PartTable) -> str:
     """One row per method, F at the edge and inside for each sequence ('-' where no person pixel is scored: an F
     of nothing to find says nothing)."""
     names = list(table)

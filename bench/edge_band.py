@@ -12,16 +12,13 @@ canvas' border: run this on originals. Light: reads PNG files, no network.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from bench.mask_parts import PartTable, Split, part_scores  # noqa: E402
-from humanseg.files import atomic_write  # noqa: E402
+from bench.mask_parts import PartTable, Split, markdown_rows, part_scores, run_parser, save_table  # noqa: E402
 from humanseg.video import Sequence  # noqa: E402
 
 PARTS = ("edge", "inside")
@@ -52,15 +49,9 @@ def markdown(table: PartTable) -> str:
     """One row per method, F at the edge and inside for each sequence ('-' where no person pixel is scored: an F
     of nothing to find says nothing)."""
     names = list(table)
-    methods = list(dict.fromkeys(m for per in table.values() for m in per))
-    head = " | ".join(f"{n} edge | {n} inside" for n in names)
-    lines = [f"| method | {head} |", "|---|" + "---:|" * (2 * len(names))]
-    for m in methods:
-        cells = []
-        for n in names:
-            s = table[n].get(m)
-            cells += [f"{s[p]['f_measure']:.3f}" if s and s[p]["positives"] else "-" for p in PARTS]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines = markdown_rows(
+        table, list(PARTS), lambda s: [f"{s[p]['f_measure']:.3f}" if s and s[p]["positives"] else "-" for p in PARTS]
+    )
     counts = []  # the same for every method of a sequence: take its first
     for n in names:
         first = next(iter(table[n].values()), None)
@@ -70,13 +61,11 @@ def markdown(table: PartTable) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out_dir", type=Path, help="the --out folder of a finished site-benchmark run")
+    p = run_parser(__doc__.splitlines()[0], "edge_band.json")
     p.add_argument("--band", type=float, default=0.1, help="the band's width, a fraction of the frame's height")
-    p.add_argument("--json", type=Path, default=None, help="where to write the table (default OUT_DIR/edge_band.json)")
     a = p.parse_args(argv)
     table = edge_scores(a.out_dir, a.band)
-    atomic_write(a.json or a.out_dir / "edge_band.json", json.dumps(table, indent=2).encode())
+    save_table(table, a, "edge_band.json")
     print(markdown(table))
 
 

@@ -7,6 +7,7 @@ Each part is scored as the benchmark scores the whole frame (CDnet labels: 0 and
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+from humanseg.files import atomic_write  # noqa: E402
 from humanseg.metrics import Confusion, count, label_masks, scores  # noqa: E402
 from humanseg.video import Sequence, load_sequence, read_label  # noqa: E402
 
@@ -58,3 +60,28 @@ def part_scores(out_dir: Path, split_for: Callable[[Sequence], Split]) -> PartTa
                 for part, c in totals.items()
             }
     return table
+
+
+def run_parser(description: str, json_name: str) -> argparse.ArgumentParser:
+    """The options every such script has: the run's folder, and where its table goes (``--json``)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("out_dir", type=Path, help="the --out folder of a finished site-benchmark run")
+    p.add_argument("--json", type=Path, default=None, help=f"where to write the table (default OUT_DIR/{json_name})")
+    return p
+
+
+def save_table(table: PartTable, args: argparse.Namespace, json_name: str) -> None:
+    """Write ``table`` to ``--json``, or beside the run's own files."""
+    atomic_write(args.json or args.out_dir / json_name, json.dumps(table, indent=2).encode())
+
+
+def markdown_rows(table: PartTable, columns: list[str], cells: Callable[[dict | None], list[str]]) -> list[str]:
+    """A markdown table with one row per method and ``columns`` per sequence (headed "<sequence> <column>");
+    ``cells(scores)`` gives one method's cells on one sequence (``scores`` None where it saved no masks)."""
+    names = list(table)
+    methods = list(dict.fromkeys(m for per in table.values() for m in per))
+    head = " | ".join(f"{n} {c}" for n in names for c in columns)
+    lines = [f"| method | {head} |", "|---|" + "---:|" * (len(columns) * len(names))]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(c for n in names for c in cells(table[n].get(m))) + " |")
+    return lines

@@ -13,8 +13,6 @@ shadows and moved objects (errors away from it). Scored as the benchmark scores 
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,8 +20,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from bench.mask_parts import PartTable, Split, part_scores  # noqa: E402
-from humanseg.files import atomic_write  # noqa: E402
+from bench.mask_parts import PartTable, Split, markdown_rows, part_scores, run_parser, save_table  # noqa: E402
 from humanseg.video import Sequence  # noqa: E402
 
 
@@ -56,37 +53,23 @@ def outline_scores(out_dir: Path, radius: int = 1) -> PartTable:
 def markdown(table: PartTable, radius: int) -> str:
     """One row per method; per sequence its F as scored, its F with the outline band unscored, and the share of its
     errors (false positives and negatives) that lie in the band."""
-    names = list(table)
-    methods = list(dict.fromkeys(m for per in table.values() for m in per))
-    head = " | ".join(f"{n} F | {n} F, outline unscored | {n} errors on the outline" for n in names)
-    lines = [
-        f"Outline band: {radius} px either side of the truth's edge.",
-        "",
-        f"| method | {head} |",
-        "|---|" + "---:|" * (3 * len(names)),
-    ]
-    for m in methods:
-        cells = []
-        for n in names:
-            s = table[n].get(m)
-            if s is None:
-                cells += ["-"] * 3
-                continue
-            errors = s["whole"]["errors"]
-            share = f"{s['outline']['errors'] / errors:.0%}" if errors else "-"
-            cells += [f"{s['whole']['f_measure']:.4f}", f"{s['away']['f_measure']:.4f}", share]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    def cells(s: dict | None) -> list[str]:
+        if s is None:
+            return ["-"] * 3
+        errors = s["whole"]["errors"]
+        share = f"{s['outline']['errors'] / errors:.0%}" if errors else "-"
+        return [f"{s['whole']['f_measure']:.4f}", f"{s['away']['f_measure']:.4f}", share]
 
+    columns = ["F", "F, outline unscored", "errors on the outline"]
+    lines = [f"Outline band: {radius} px either side of the truth's edge.", ""]
+    return "\n".join(lines + markdown_rows(table, columns, cells))
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out_dir", type=Path, help="the --out folder of a finished site-benchmark run")
+    p = run_parser(__doc__.splitlines()[0], "outline_band.json")
     p.add_argument("--radius", type=int, default=1, help="the band's half-width in pixels (default 1)")
-    p.add_argument("--json", type=Path, default=None, help="where to write the table (default OUT_DIR/outline_band.json)")
     a = p.parse_args(argv)
     table = outline_scores(a.out_dir, a.radius)
-    atomic_write(a.json or a.out_dir / "outline_band.json", json.dumps(table, indent=2).encode())
+    save_table(table, a, "outline_band.json")
     print(markdown(table, a.radius))
 
 

@@ -22,14 +22,14 @@ from humanseg.video import Sequence, load_sequence, read_label  # noqa: E402
 
 # (the truth's positive pixels, its scored pixels) -> {part name: where that part lies}, one frame at a time
 Split = Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]
-# {sequence: {method: {part: {f_measure, precision, recall, positives}}}}
+# {sequence: {method: {part: {f_measure, precision, recall, positives, errors}}}}
 PartTable = dict[str, dict[str, dict[str, dict[str, float]]]]
 
 
 def part_scores(out_dir: Path, split_for: Callable[[Sequence], Split]) -> PartTable:
     """Each method's scores on each part of the frames of the run in ``out_dir``; ``split_for(sequence)`` gives the
-    function that cuts that sequence's frames into parts (``positives``: the truth's person pixels scored there; ``errors``: false positives and negatives).
-    A method that saved no masks for a sequence has no entry."""
+    function that cuts that sequence's frames into parts (``positives``: the truth's person pixels scored there;
+    ``errors``: false positives and negatives there). A method that saved no masks for a sequence has no entry."""
     run_path = out_dir / "run.json"
     if not run_path.is_file():
         raise SystemExit(f"{run_path} not found: give the --out folder of a finished site-benchmark run")

@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from bench.mask_parts import PartTable, Split, markdown_rows, part_scores, run_parser, save_table  # noqa: E402
-from humanseg.video import Sequence  # noqa: E402
+from bench.mask_parts import PartTable, markdown_rows, part_scores, run_parser, save_table  # noqa: E402
 
 
 def outline_band(positive: np.ndarray, radius: int) -> np.ndarray:
@@ -44,10 +43,7 @@ def outline_scores(out_dir: Path, radius: int = 1) -> PartTable:
         band = outline_band(positive, radius)
         return {"whole": np.ones_like(band), "outline": band, "away": ~band}
 
-    def split_for(seq: Sequence) -> Split:
-        return split
-
-    return part_scores(out_dir, split_for)
+    return part_scores(out_dir, lambda seq: split)  # the band follows each frame's truth, not the sequence
 
 
 def markdown(table: PartTable, radius: int) -> str:

@@ -72,13 +72,17 @@ class CompositeConfig:
     lighting_probability: float = 0.2  # images with a smooth local lighting change (clouds, lamps)
     lighting_strength: float = 0.15  # max relative gain change of the lighting field
     flip: bool = True  # mirror each person with probability 0.5
+    # Moved things: this share of images gets one or two pieces of the site's own plate from elsewhere (a box or
+    # an ellipse up to a person's height there, mirrored, lighter or darker), pasted as background: a door swung
+    # open, a bin or a chair moved. A change from the plate is a person only where it looks like one.
+    object_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_actors < 0:
             raise ValueError(f"max_actors must be >= 0, got {self.max_actors}")
         for name in ("empty_fraction", "shadow_only_fraction", "shadow_probability", "lighting_probability",
                      "motion_blur_probability", "border_cut_fraction", "attached_shadow_fraction",
-                     "recolour_fraction"):
+                     "recolour_fraction", "object_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
@@ -462,6 +466,7 @@ class Compositor:
         canvas = self._crop(plate, wy - dy, wx - dx)
         mask = np.zeros((self.height, self.width), np.uint8)
         width_scale = self._width_scales[plan.plate]
+        self._moved_objects(canvas, plate, plan)
 
         placements = sorted(plan.placements, key=lambda p: p.feet_row)  # back to front
         if wy or wx:  # plate pixels -> window pixels
@@ -623,6 +628,41 @@ class Compositor:
         region = canvas[by0:by1, bx0:bx1]
         gain = 1.0 - strength * shade
         canvas[by0:by1, bx0:bx1] = np.clip(region.astype(np.float32) * gain[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+
+    def _moved_objects(self, canvas: np.ndarray, plate: np.ndarray, plan: Plan) -> None:
+        """Paste ``config.object_fraction``'s moved things (background in the mask) onto ``canvas``. Their draws
+        come from a stream of their own, so turning them on leaves every person, shadow and light as it was."""
+        cfg = self.config
+        if cfg.object_fraction <= 0:
+            return
+        rng = np.random.default_rng([self.seed, plan.index, 2])
+        if rng.random() >= cfg.object_fraction:
+            return
+        wy = plan.window[0]
+        for _ in range(int(rng.integers(1, 3))):
+            bottom = rng.uniform(0.2, 1.0) * self.height  # standing on the floor, mostly in the lower rows
+            size = max(float(self.perspective.height_at(wy + bottom)), cfg.min_height)
+            h = int(np.clip(size * rng.uniform(0.3, 1.0), 3, self.plate_h))
+            w = int(np.clip(size * rng.uniform(0.2, 0.8), 3, self.plate_w))
+            sy, sx = int(rng.integers(self.plate_h - h + 1)), int(rng.integers(self.plate_w - w + 1))
+            piece = plate[sy:sy + h, sx:sx + w].astype(np.float32) * rng.uniform(0.7, 1.3)
+            if rng.random() < 0.5:
+                piece = piece[:, ::-1]
+            alpha = np.zeros((h, w), np.float32)
+            if rng.random() < 0.5:
+                alpha[:] = 1.0
+            else:
+                cv2.ellipse(alpha, (w // 2, h // 2), (max(w // 2, 1), max(h // 2, 1)), 0, 0, 360, 1.0, -1)
+            alpha = cv2.GaussianBlur(alpha, (0, 0), 0.7)[:, :, None]
+            y0, x0 = int(bottom) - h, int(rng.uniform(-w / 2, self.width - w / 2))
+            cy0, cx0 = max(y0, 0), max(x0, 0)
+            cy1, cx1 = min(y0 + h, self.height), min(x0 + w, self.width)
+            if cy1 <= cy0 or cx1 <= cx0:
+                continue
+            a = alpha[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+            region = canvas[cy0:cy1, cx0:cx1].astype(np.float32)
+            mixed = region * (1.0 - a) + piece[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] * a
+            canvas[cy0:cy1, cx0:cx1] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
     def _attached_shadow(self, canvas: np.ndarray, p: Placement, patch: _Patch, rng: np.random.Generator) -> None:
         """A dark pool on the floor under and beside the feet (strong overhead light): an ellipse over the feet,

@@ -179,6 +179,30 @@ def test_recoloured_people_wear_other_colours_under_the_same_mask():
         CompositeConfig(recolour_fraction=1.5)
 
 
+def test_moved_objects_change_the_background_but_not_the_label_nor_the_people():
+    """object_fraction=1: pieces of the site's own plate pasted elsewhere, background in the mask; the people are
+    drawn over them exactly as without them (the objects' draws have a stream of their own)."""
+    plate = background(H, W)
+    actors = [prepare_actor(_solid_actor((200, 40, 40)), "red")]
+    person = Placement(0, feet_row=100, center_x=80, height=50)
+    moved = 0
+    for index in range(8):
+        plain = _compositor(actors, CompositeConfig.clean(), plates=[plate]).render(Plan(index, 0, [person]))
+        objects = _compositor(actors, CompositeConfig.clean(object_fraction=1.0), plates=[plate]).render(
+            Plan(index, 0, [person]))
+        assert np.array_equal(objects.mask, plain.mask) and np.array_equal(objects.plate, plate)
+        inside = cv2.erode(plain.mask, np.ones((3, 3), np.uint8)) == 255  # the person, away from the soft edge
+        assert np.array_equal(objects.image[inside], plain.image[inside])
+        changed = np.abs(objects.image.astype(int) - plain.image).max(axis=2) > 8
+        assert not (changed & inside).any()
+        moved += changed.sum() > 50  # an object somewhere it differs from the plate
+    assert moved >= 6
+    empty = _compositor(actors, CompositeConfig.clean(object_fraction=1.0, max_actors=0), plates=[plate]).sample(3)
+    assert not empty.mask.any() and (np.abs(empty.image.astype(int) - plate).max(axis=2) > 8).sum() > 50
+    with pytest.raises(ValueError, match="object_fraction must be a probability"):
+        CompositeConfig(object_fraction=-0.1)
+
+
 def test_camera_noise_and_jitter_change_the_background_but_not_by_much():
     plate = background(H, W)
     c = _compositor(config=CompositeConfig(max_actors=0, lighting_probability=0.0), plates=[plate])

@@ -197,6 +197,13 @@ def test_moved_objects_change_the_background_but_not_the_label_nor_the_people():
         assert not (changed & inside).any()
         moved += changed.sum() > 50  # an object somewhere it differs from the plate
     assert moved >= 6
+    # With every random effect on, the people's draws (blur, feather, colour, noise) are the same with objects on.
+    for index in range(4):
+        off = _compositor(config=CompositeConfig(), plates=[plate]).sample(index)
+        on = _compositor(config=CompositeConfig(object_fraction=1.0), plates=[plate]).sample(index)
+        assert on.plan == off.plan and np.array_equal(on.mask, off.mask)
+        person = cv2.erode(off.mask, np.ones((3, 3), np.uint8)) == 255
+        assert np.array_equal(on.image[person], off.image[person])
     empty = _compositor(actors, CompositeConfig.clean(object_fraction=1.0, max_actors=0), plates=[plate]).sample(3)
     assert not empty.mask.any() and (np.abs(empty.image.astype(int) - plate).max(axis=2) > 8).sum() > 50
     with pytest.raises(ValueError, match="object_fraction must be a probability"):

@@ -75,8 +75,9 @@ class CompositeConfig:
     # Moved things: this share of images gets one or two pieces of the site's own plate from elsewhere (a box or
     # an ellipse up to a person's height there, mirrored, lighter or darker), pasted as background: a door swung
     # open, a bin or a chair moved. A change from the plate is a person only where it looks like one. With 0.1 the
-    # site model stops marking a moved box on HallAndMonitor (0.682 -> 0.917 seed 0, 0.677 -> 0.916 seed 1) at no
-    # cost on unchanged frames; 0.3 taught the network to drop pale-clothed people (0.939 -> 0.904). README levers.
+    # site model stops marking a moved box on HallAndMonitor (0.682 -> 0.917 seed 0, 0.677 -> 0.916 seed 1), unchanged
+    # frames within the seeds' spread but CaVignal's (0.001-0.002 lower); a fixed plate's light ramp pays for it.
+    # 0.3 taught the network to drop pale-clothed people (0.939 -> 0.904). README levers table.
     object_fraction: float = 0.1
 
     def __post_init__(self) -> None:
